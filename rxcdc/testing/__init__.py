@@ -1,0 +1,1 @@
+"""Test support: throwaway local services and a pytest plugin (``-p rxcdc.testing.plugin``)."""

@@ -1,0 +1,39 @@
+"""Django settings for the test suite: every service comes from rxcdc.testing's environment."""
+
+import os
+
+SECRET_KEY = "rxcdc-tests-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ALLOWED_HOSTS = ["*"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "channels",
+    "rxcdc",
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "rxcdc",
+        "USER": "postgres",
+        "HOST": os.environ["RXCDC_PG_HOST"],
+        "PORT": os.environ["RXCDC_PG_PORT"],
+    }
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+    }
+}
+
+RXCDC_MONGO_URL = os.environ["MONGO_URL"]
