@@ -29,7 +29,7 @@ lint: venv
 	$(BIN)/mypy
 
 bench: setup
-	$(BIN)/python -m pytest tests/bench -p no:cacheprovider -s $(PYTEST_ARGS)
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
