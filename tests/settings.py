@@ -17,6 +17,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "channels",
     "rxcdc",
+    "tests.testapp",
 ]
 
 DATABASES = {
@@ -36,4 +37,6 @@ CHANNEL_LAYERS = {
     }
 }
 
-RXCDC_MONGO_URL = os.environ["MONGO_URL"]
+MONGO_URL = os.environ["MONGO_URL"]
+REDIS_URL = os.environ["REDIS_URL"]
+RX_MONGO_DB = "rxcdc_tests"

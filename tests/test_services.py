@@ -87,7 +87,7 @@ def test_django_settings_reach_all_three_services():
     assert redis.Redis.from_url(host).ping() is True
     import pymongo
 
-    client = pymongo.MongoClient(settings.RXCDC_MONGO_URL)
+    client = pymongo.MongoClient(settings.MONGO_URL)
     assert client.admin.command("ping")["ok"] == 1
     client.close()
 

@@ -1,0 +1,16 @@
+"""Django app config: discovers each installed app's ``channels.py`` and registers checks."""
+
+from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
+
+
+class RxcdcConfig(AppConfig):
+    """The rxcdc app."""
+
+    name = "rxcdc"
+    verbose_name = "rxcdc"
+
+    def ready(self) -> None:
+        from rxcdc import checks  # noqa: F401  (registers the system checks)
+
+        autodiscover_modules("channels")

@@ -1,0 +1,203 @@
+"""The MongoDB cache of flat instances: LSN-guarded writes, tombstones, per-anchor meta.
+
+One collection per channel; document ``_id`` is ``"<anchor>:<type>:<pk>"``. A document is never
+overwritten by an older (or equal) ``_lsn``: replaying a transaction changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pymongo
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError
+from pymongo.operations import InsertOne, ReplaceOne
+
+from rxcdc.layers import Layer, StateModel
+from rxcdc.serialize import Row, jsonable
+from rxcdc.state import Delta
+
+__all__ = ["Cache", "collection_name", "doc_id"]
+
+Doc = dict[str, Any]
+_DUPLICATE_KEY = 11000
+
+
+def collection_name(label: str) -> str:
+    """``"chat.ChatRoomChannel"`` → ``"rx_chat_chatroomchannel"``."""
+    return "rx_" + label.replace(".", "_").lower()
+
+
+def doc_id(anchor: Any, type_key: str, pk: Any) -> str:
+    """The cache ``_id`` of one flat instance of one anchor."""
+    return f"{jsonable(anchor)}:{type_key}:{jsonable(pk)}"
+
+
+class Cache:
+    """Flat instances of hot anchors in MongoDB. Only the worker writes."""
+
+    def __init__(self, url: str, dbname: str, client: pymongo.MongoClient[Doc] | None = None):
+        self.client: pymongo.MongoClient[Doc] = client or pymongo.MongoClient(
+            url, serverSelectionTimeoutMS=5000, tz_aware=True
+        )
+        self.db = self.client[dbname]
+        self.meta: Collection[Doc] = self.db["rx_meta"]
+
+    def collection(self, label: str) -> Collection[Doc]:
+        """The collection holding one channel's instances."""
+        return self.db[collection_name(label)]
+
+    def ensure_indexes(self, labels: Iterable[str]) -> None:
+        """Index the anchor and LSN fields that snapshot and resume queries use."""
+        for label in labels:
+            self.collection(label).create_index([("a", 1), ("_lsn", 1)])
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def write(self, label: str, anchor: Any, lsn: int, delta: Delta) -> int:
+        """Write a delta stamped ``lsn``; documents already at ``lsn`` or newer are kept."""
+        docs: dict[str, Doc] = {}
+        for (type_key, pk), row in delta.upserts.items():
+            docs[doc_id(anchor, type_key, pk)] = self._doc(anchor, type_key, lsn, row)
+        for (type_key, pk), user in delta.tombstones.items():
+            docs[doc_id(anchor, type_key, pk)] = {
+                "_id": doc_id(anchor, type_key, pk), "a": jsonable(anchor), "t": type_key,
+                "pk": jsonable(pk), "_lsn": lsn, "u": jsonable(user), "del": True,
+            }  # fmt: skip
+        return self._guarded_write(self.collection(label), docs, lsn)
+
+    def _guarded_write(self, coll: Collection[Doc], docs: dict[str, Doc], lsn: int) -> int:
+        if not docs:
+            return 0
+        # Guarded replace for documents that exist, plain insert for the rest; a duplicate key
+        # on insert means a newer writer got there first (MongoDB and nx-27017 agree on this).
+        existing = {d["_id"]: d["_lsn"] for d in coll.find({"_id": {"$in": list(docs)}},
+                                                            {"_lsn": 1})}  # fmt: skip
+        ops: list[InsertOne[Doc] | ReplaceOne[Doc]] = []
+        for key, doc in docs.items():
+            if key not in existing:
+                ops.append(InsertOne(doc))
+            elif existing[key] < lsn:
+                ops.append(ReplaceOne({"_id": key, "_lsn": {"$lt": lsn}}, doc))
+        if not ops:
+            return 0
+        try:
+            coll.bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                raise
+        return len(ops)
+
+    @staticmethod
+    def _doc(anchor: Any, type_key: str, lsn: int, row: Row) -> Doc:
+        return {
+            "_id": doc_id(anchor, type_key, row.pk), "a": jsonable(anchor), "t": type_key,
+            "pk": jsonable(row.pk), "_lsn": lsn, "u": jsonable(row.user), "del": False,
+            "data": row.doc, "links": jsonable(row.links), "through": jsonable(row.through),
+            "pfk": jsonable(row.parent_fk),
+        }  # fmt: skip
+
+    def mark_hot(self, label: str, anchor: Any, lsn: int) -> None:
+        """Record that an anchor is hot, loaded at ``lsn``."""
+        self.meta.replace_one(
+            {"_id": f"{label}:{jsonable(anchor)}"},
+            {"channel": label, "anchor": jsonable(anchor), "state": "hot", "lsn": lsn,
+             "heated_at": time.time()},
+            upsert=True,
+        )  # fmt: skip
+
+    def tombstone_missing(self, label: str, anchor: Any, keep: set[str], lsn: int) -> int:
+        """Tombstone every live document of an anchor whose ``_id`` is not in ``keep``."""
+        coll = self.collection(label)
+        stale = {d["_id"]: d for d in coll.find({"a": jsonable(anchor), "del": False},
+                                                {"t": 1, "pk": 1, "u": 1})}  # fmt: skip
+        docs = {
+            key: {"_id": key, "a": jsonable(anchor), "t": d["t"], "pk": d["pk"], "_lsn": lsn,
+                  "u": d.get("u"), "del": True}
+            for key, d in stale.items() if key not in keep
+        }  # fmt: skip
+        for key, doc in docs.items():
+            coll.replace_one({"_id": key}, doc)
+        return len(docs)
+
+    def cool(self, label: str, anchor: Any) -> None:
+        """Remove an anchor's documents and meta."""
+        self.collection(label).delete_many({"a": jsonable(anchor)})
+        self.meta.delete_one({"_id": f"{label}:{jsonable(anchor)}"})
+
+    def clear(self, label: str | None = None, anchor: Any = None) -> int:
+        """Remove cached anchors (all, one channel's, or one anchor); returns how many."""
+        query: Doc = {}
+        if label is not None:
+            query["channel"] = label
+        if anchor is not None:
+            query["anchor"] = jsonable(anchor)
+        metas = list(self.meta.find(query))
+        for meta in metas:
+            self.cool(meta["channel"], meta["anchor"])
+        return len(metas)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def hot_anchors(self) -> list[Doc]:
+        """Meta documents of every hot anchor."""
+        return list(self.meta.find({"state": "hot"}))
+
+    def anchor_docs(self, label: str, anchor: Any, *, live_only: bool = True) -> Iterator[Doc]:
+        """Documents of one anchor (without tombstones unless ``live_only=False``)."""
+        query: Doc = {"a": jsonable(anchor)}
+        if live_only:
+            query["del"] = False
+        return iter(self.collection(label).find(query))
+
+    def status(self) -> list[Doc]:
+        """Per hot anchor: channel, anchor, LSN, and live document count."""
+        out = []
+        for meta in self.hot_anchors():
+            count = self.collection(meta["channel"]).count_documents(
+                {"a": meta["anchor"], "del": False}
+            )
+            out.append({**meta, "documents": count})
+        return out
+
+
+def row_from_doc(layer: Layer, doc: Doc) -> Row:
+    """Rebuild a ``Row`` (with Python pk types) from a cached document."""
+    children = {c.field_name or "": c for c in layer.children}
+
+    def child_pk(name: str, value: Any) -> Any:
+        return children[name].model._meta.pk.to_python(value) if name in children else value
+
+    parent_pk = layer.parent.model._meta.pk if layer.parent is not None else None
+    through = {}
+    for name, pairs in (doc.get("through") or {}).items():
+        tmodel = children[name].through_model if name in children else None
+        tpk = tmodel._meta.pk if tmodel is not None else None
+        through[name] = [(tpk.to_python(t) if tpk else t, child_pk(name, c)) for t, c in pairs]
+    return Row(
+        pk=layer.model._meta.pk.to_python(doc["pk"]),
+        doc=doc.get("data") or {},
+        links={n: [child_pk(n, v) for v in ids] for n, ids in (doc.get("links") or {}).items()},
+        through=through,
+        user=doc.get("u"),
+        parent_fk=parent_pk.to_python(doc["pfk"]) if parent_pk and doc.get("pfk") is not None
+        else None,
+    )
+
+
+def restore_loader(model: StateModel, docs: Iterable[Doc]) -> Any:
+    """A ``Loader`` that reads rows from cached documents instead of the database."""
+    by_key = {(d["t"], d["pk"]): d for d in docs}
+
+    def load(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
+        out = {}
+        for pk in pks:
+            doc = by_key.get((layer.type_key, jsonable(pk)))
+            if doc is not None:
+                out[pk] = row_from_doc(layer, doc)
+        return out
+
+    return load

@@ -1,0 +1,100 @@
+"""``StateChannel``: a nested DRF serializer whose state is kept live in the browser."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Model, QuerySet
+
+from rxcdc.layers import StateModel, build_state
+
+__all__ = ["StateChannel", "all_channels", "get_channel"]
+
+_registry: dict[str, type[StateChannel]] = {}
+
+
+class StateChannel:
+    """Declare a live state: ``Meta.anchor`` is a nested ``ModelSerializer`` (``many=True`` lists).
+
+    Access is denied unless ``has_permission`` says otherwise.
+    """
+
+    class Meta:
+        abstract = True
+
+    _state: ClassVar[StateModel | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        meta = cls.__dict__.get("Meta")
+        if meta is None or vars(meta).get("abstract", False):
+            return  # a base class for other channels
+        if not hasattr(meta, "anchor") and not hasattr(meta, "state"):
+            raise ImproperlyConfigured(f"{cls.__qualname__}.Meta needs an `anchor` serializer")
+        cls._state = None
+        _registry[f"{cls.__module__}.{cls.__qualname__}"] = cls
+
+    # -- declaration -------------------------------------------------------------------------
+
+    @classmethod
+    def label(cls) -> str:
+        """``"<app_label>.<ClassName>"``: names groups, cache collections and generated code."""
+        config = apps.get_containing_app_config(cls.__module__)
+        app = config.label if config is not None else cls.__module__.split(".")[0]
+        return f"{app}.{cls.__name__}"
+
+    @classmethod
+    def state(cls) -> StateModel:
+        """The channel's flat layers (built on first use, once apps are ready)."""
+        if cls._state is None:
+            meta = cls.Meta
+            anchor = getattr(meta, "anchor", None) or getattr(meta, "state", None)
+            cls._state = build_state(anchor, cls.label())
+        return cls._state
+
+    @classmethod
+    def is_list(cls) -> bool:
+        """Whether ``Meta.anchor`` has ``many=True`` (one anchor per listed instance)."""
+        return cls.state().many
+
+    @classmethod
+    def auto_update(cls) -> bool:
+        """List channels only: offer new instances to connected clients (via ``is_visible``)."""
+        return bool(getattr(cls.Meta, "auto_update", False))
+
+    @classmethod
+    def cache_ttl(cls) -> float | None:
+        """Per-channel ``Meta.cache_ttl`` in seconds, overriding ``RX_CACHE_TTL``."""
+        value = getattr(cls.Meta, "cache_ttl", None)
+        return None if value is None else float(value)
+
+    # -- hooks (deny by default) -------------------------------------------------------------
+
+    def has_permission(self, user: Any, **url_kwargs: Any) -> bool:
+        """May ``user`` open this channel with these URL arguments? Default: no."""
+        return False
+
+    def list_instances(self, user: Any, **url_kwargs: Any) -> QuerySet[Any]:
+        """List channels: the anchors this user starts with."""
+        raise NotImplementedError(f"{type(self).__name__} is a list channel: "
+                                  "define list_instances()")  # fmt: skip
+
+    def is_visible(self, user: Any, instance: Model, **url_kwargs: Any) -> bool:
+        """List channels with ``auto_update``: should a new anchor reach this user? Default: no."""
+        return False
+
+
+def all_channels() -> list[type[StateChannel]]:
+    """Every declared channel whose app is installed, in a stable order."""
+    out = [c for c in _registry.values() if apps.get_containing_app_config(c.__module__)]
+    return sorted(out, key=lambda c: c.label())
+
+
+def get_channel(label: str) -> type[StateChannel]:
+    """Find a channel by its label."""
+    for channel in all_channels():
+        if channel.label() == label:
+            return channel
+    raise LookupError(f"no StateChannel labelled {label!r}")

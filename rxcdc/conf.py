@@ -1,0 +1,58 @@
+"""rxcdc settings with their defaults (documented in docs/settings.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    "RX_DATABASE": "default",
+    "RX_SCHEMA": "public",
+    "RX_SLOT_NAME": "rxcdc",
+    "RX_MONGO_URL": None,  # falls back to MONGO_URL, then mongodb://localhost:27017
+    "RX_MONGO_DB": "rxcdc",
+    "RX_REDIS_URL": None,  # falls back to REDIS_URL, then redis://localhost:6379/0
+    "RX_CACHE_TTL": 300.0,
+    "RX_HEAT_TIMEOUT": 10.0,
+    "RX_CHUNK_SIZE": 2000,
+    "RX_HEARTBEAT_INTERVAL": 5.0,
+    "RX_LOG_INTERVAL": 10.0,
+}
+
+
+def get(name: str) -> Any:
+    """Return setting ``name`` or its default."""
+    return getattr(settings, name, DEFAULTS[name])
+
+
+def mongo_url() -> str:
+    """The MongoDB URL: ``RX_MONGO_URL``, ``MONGO_URL`` or a local default."""
+    return str(get("RX_MONGO_URL") or getattr(settings, "MONGO_URL", None)
+               or "mongodb://localhost:27017")  # fmt: skip
+
+
+def redis_url() -> str:
+    """The Redis URL for heat requests and liveness keys."""
+    return str(get("RX_REDIS_URL") or getattr(settings, "REDIS_URL", None)
+               or "redis://localhost:6379/0")  # fmt: skip
+
+
+def replication_dsn() -> str:
+    """libpq DSN of the database whose WAL the worker reads (``RX_DATABASE``)."""
+    from django.db import connections
+
+    params = connections[get("RX_DATABASE")].get_connection_params()
+    keys = {"host": "host", "port": "port", "user": "user", "password": "password",
+            "dbname": "dbname", "sslmode": "sslmode"}  # fmt: skip
+    if "database" in params and "dbname" not in params:
+        params["dbname"] = params["database"]
+    parts = [f"{k}={_quote(params[p])}" for p, k in keys.items() if params.get(p)]
+    return " ".join(parts)
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    if not text or any(c in text for c in " '\\"):
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return text

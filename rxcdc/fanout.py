@@ -1,0 +1,97 @@
+"""Group names and the publisher that pushes one message per (channel, anchor) per transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import threading
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from rxcdc.serialize import Row, jsonable
+from rxcdc.state import Delta
+
+__all__ = ["Publisher", "anchor_group", "channel_group", "update_message"]
+
+_GROUP_OK = re.compile(r"^[A-Za-z0-9._-]{1,90}$")
+
+
+def channel_group(label: str) -> str:
+    """Group of every consumer of a channel (list-channel anchor announcements)."""
+    return _safe(f"rx.{label}")
+
+
+def anchor_group(label: str, anchor: Any) -> str:
+    """Group of every consumer watching one anchor."""
+    return _safe(f"rx.{label}.{jsonable(anchor)}")
+
+
+def _safe(name: str) -> str:
+    # Channels accepts only short ASCII group names; hash anything else (string pks, long labels).
+    if _GROUP_OK.match(name):
+        return name
+    return "rx.h." + hashlib.sha1(name.encode()).hexdigest()
+
+
+def instance(type_key: str, pk: Any, lsn: int, row: Row) -> dict[str, Any]:
+    """A flat instance as it travels: the serializer's fields plus ``_type``, ``_pk``, ``_lsn``."""
+    return {**row.doc, "_type": type_key, "_pk": jsonable(pk), "_lsn": lsn,
+            "_user": jsonable(row.user)}  # fmt: skip
+
+
+def update_message(
+    label: str, anchor: Any, lsn: int, delta: Delta, *, part: int = 0, last: bool = True
+) -> dict[str, Any]:
+    """The group message for one anchor and one transaction (or one part of a large one)."""
+    return {
+        "type": "rx.update",
+        "channel": label,
+        "anchor": jsonable(anchor),
+        "lsn": lsn,
+        "part": part,
+        "last": last,
+        "instances": [instance(t, pk, lsn, row) for (t, pk), row in delta.upserts.items()],
+        "tombstones": [{"_type": t, "_pk": jsonable(pk), "_lsn": lsn, "_user": jsonable(user)}
+                       for (t, pk), user in delta.tombstones.items()],
+    }  # fmt: skip
+
+
+class Publisher:
+    """Sends channel-layer messages from synchronous code on one long-lived event loop.
+
+    ``async_to_sync`` would build a loop (and new Redis connections) per call.
+    """
+
+    def __init__(self, timeout: float = 10.0) -> None:
+        self.timeout = timeout
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="rx-publisher",
+                                        daemon=True)  # fmt: skip
+        self._thread.start()
+
+    def group_send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """Send ``(group, message)`` pairs; returns once the layer accepted all of them."""
+        if messages:
+            self._run(self._group_send(messages))
+
+    def send(self, channel: str, message: dict[str, Any]) -> None:
+        """Send to one channel name (heat replies)."""
+        self._run(get_channel_layer().send(channel, message))
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(self.timeout)
+
+    @staticmethod
+    async def _group_send(messages: list[tuple[str, dict[str, Any]]]) -> None:
+        layer = get_channel_layer()
+        await asyncio.gather(*(layer.group_send(g, m) for g, m in messages))
+
+    def close(self) -> None:
+        """Stop the loop thread."""
+        layer = get_channel_layer()
+        if hasattr(layer, "close_pools"):
+            self._run(layer.close_pools())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)

@@ -1,0 +1,77 @@
+"""Heat requests (consumer → worker) and liveness keys that decide when anchors cool."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from rxcdc.serialize import jsonable
+
+__all__ = ["HeatRequest", "Heater", "alive_key"]
+
+HEAT_QUEUE = "rx:heat"
+WORKER_KEY = "rx:worker"
+
+
+def alive_key(label: str, anchor: Any) -> str:
+    """Redis key a connected consumer keeps alive (with a TTL) for each anchor it shows."""
+    return f"rx:alive:{label}:{jsonable(anchor)}"
+
+
+@dataclass(frozen=True)
+class HeatRequest:
+    """A consumer asks for ``anchor`` of channel ``label``; the answer goes to ``reply``."""
+
+    label: str
+    anchor: Any
+    reply: str
+
+
+class Heater:
+    """Both ends of the heat queue and the liveness keys, over plain Redis."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    # consumer side
+    def request(self, req: HeatRequest, ttl: float) -> None:
+        """Queue a heat request and mark the anchor alive."""
+        pipe = self.redis.pipeline()
+        pipe.set(alive_key(req.label, req.anchor), 1, px=int(ttl * 1000))
+        pipe.rpush(HEAT_QUEUE, json.dumps({"label": req.label, "anchor": jsonable(req.anchor),
+                                            "reply": req.reply}))  # fmt: skip
+        pipe.execute()
+
+    def touch(self, label: str, anchor: Any, ttl: float) -> None:
+        """Keep an anchor alive for another ``ttl`` seconds."""
+        self.redis.set(alive_key(label, anchor), 1, px=int(ttl * 1000))
+
+    def worker_alive(self) -> bool:
+        """Whether a replication worker announced itself recently."""
+        return bool(self.redis.exists(WORKER_KEY))
+
+    # worker side
+    def pop(self, limit: int = 100) -> list[HeatRequest]:
+        """Take up to ``limit`` queued requests."""
+        raw = self.redis.lpop(HEAT_QUEUE, limit)
+        out = []
+        for item in raw or ():
+            data = json.loads(item)
+            out.append(HeatRequest(data["label"], data["anchor"], data["reply"]))
+        return out
+
+    def expired(self, keys: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        """Which of these (label, anchor) pairs nobody has kept alive."""
+        if not keys:
+            return []
+        pipe = self.redis.pipeline()
+        for label, anchor in keys:
+            pipe.exists(alive_key(label, anchor))
+        return [k for k, alive in zip(keys, pipe.execute(), strict=True) if not alive]
+
+    def announce_worker(self, pid: int, ttl: float) -> None:
+        """Tell consumers a worker is running (so a missing one is reported, not waited on)."""
+        self.redis.set(WORKER_KEY, pid, px=int(ttl * 1000))

@@ -1,0 +1,148 @@
+"""Route WAL row changes to the (anchor, layer, pk) members of hot anchors they affect.
+
+Old FK values are not in the WAL under REPLICA IDENTITY DEFAULT, so deletes and moves are
+resolved from our own state (``HotState``): who held the row, and through which parent.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from replication.changes import Change, Delete, Insert, Truncate, Update
+from rxcdc.layers import Layer, Relation
+from rxcdc.state import AnchorKey, HotState
+
+__all__ = ["Batch", "Router", "Tracked"]
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """One channel's layers as the router sees them."""
+
+    label: str
+    layers: list[Layer]
+    auto_update: bool = False
+
+
+@dataclass
+class Batch:
+    """What a run of changes touched."""
+
+    dirty: dict[AnchorKey, set[tuple[Layer, Any]]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
+    reload: set[AnchorKey] = field(default_factory=set)  # re-read whole (TRUNCATE, anchor reborn)
+    created: set[AnchorKey] = field(default_factory=set)  # new anchors of auto_update list channels
+    changes: int = 0
+
+
+class Router:
+    """Maps a table's changes to members of hot anchors."""
+
+    def __init__(self, channels: list[Tracked], state: HotState):
+        self.state = state
+        self.by_table: dict[str, list[tuple[Tracked, Layer]]] = defaultdict(list)
+        self.by_through: dict[str, list[tuple[Tracked, Layer]]] = defaultdict(list)
+        self.pk_columns: dict[str, str] = {}
+        for channel in channels:
+            for layer in channel.layers:
+                self.by_table[layer.table].append((channel, layer))
+                self.pk_columns[layer.table] = layer.model._meta.pk.column
+                if layer.through_table and layer.through_model is not None:
+                    self.by_through[layer.through_table].append((channel, layer))
+                    self.pk_columns[layer.through_table] = layer.through_model._meta.pk.column
+
+    def tables(self) -> list[str]:
+        """Every table the router needs changes from."""
+        return sorted(set(self.by_table) | set(self.by_through))
+
+    def route(self, change: Change, batch: Batch) -> None:
+        """Add what ``change`` affects to ``batch``."""
+        if isinstance(change, Truncate):
+            self._truncate(change.table, batch)
+            return
+        if not isinstance(change, Insert | Update | Delete):
+            return
+        batch.changes += 1
+        table = change.table
+        pk_column = self.pk_columns.get(table)
+        if pk_column is None:
+            return
+        new = change.new if not isinstance(change, Delete) else None
+        old = change.old if not isinstance(change, Insert) else None
+        pks = {v[pk_column] for v in (new, old) if v and pk_column in v}
+        for pk in pks:
+            for key, layer in tuple(self.state.rows.get((table, pk), ())):
+                batch.dirty[key].add((layer, pk))
+                if layer.relation is Relation.REVERSE and layer.parent is not None:
+                    self._old_parent(key, layer, pk, new, batch)
+        for channel, layer in self.by_table.get(table, ()):
+            if layer.parent is None:
+                self._root(channel, layer, change, pks, batch)
+            elif layer.relation is Relation.REVERSE and new is not None:
+                parent_pk = new.get(layer.fk_column or "")
+                if not self._under(layer, new.get(pk_column), parent_pk):
+                    self._mark_parent(layer, parent_pk, batch)
+        for _channel, layer in self.by_through.get(table, ()):
+            self._through(layer, table, pk_column, new, old, batch)
+
+    def _root(
+        self, channel: Tracked, layer: Layer, change: Change, pks: set[Any], batch: Batch
+    ) -> None:
+        for pk in pks:
+            key = (channel.label, pk)
+            anchor = self.state.anchors.get(key)
+            if anchor is not None and not anchor.exists and not isinstance(change, Delete):
+                batch.reload.add(key)  # an anchor row that (re)appears
+            if isinstance(change, Insert) and channel.auto_update:
+                batch.created.add(key)
+
+    def _old_parent(
+        self, key: AnchorKey, layer: Layer, pk: Any, new: dict[str, Any] | None, batch: Batch
+    ) -> None:
+        # The WAL has the new FK but not the old one: our record knows the old parent.
+        rec = self.state.anchors[key].records.get((layer, pk))
+        if rec is None or rec.row is None or layer.parent is None:
+            return
+        old_parent = rec.row.parent_fk
+        if new is None or new.get(layer.fk_column or "", old_parent) != old_parent:
+            batch.dirty[key].add((layer.parent, old_parent))
+
+    def _under(self, layer: Layer, pk: Any, parent_pk: Any) -> bool:
+        """Is this child already a member under ``parent_pk``? (Then the parent's list holds.)"""
+        for key, held in self.state.rows.get((layer.table, pk), ()):
+            rec = self.state.anchors[key].records.get((held, pk)) if held is layer else None
+            if rec is not None and rec.row is not None and rec.row.parent_fk == parent_pk:
+                return True
+        return False
+
+    def _mark_parent(self, layer: Layer, parent_pk: Any, batch: Batch) -> None:
+        parent = layer.parent
+        if parent is None or parent_pk is None:
+            return
+        for key, held in tuple(self.state.rows.get((parent.table, parent_pk), ())):
+            if held is parent:
+                batch.dirty[key].add((parent, parent_pk))
+
+    def _through(
+        self,
+        layer: Layer,
+        table: str,
+        pk_column: str,
+        new: dict[str, Any] | None,
+        old: dict[str, Any] | None,
+        batch: Batch,
+    ) -> None:
+        if new is not None:
+            self._mark_parent(layer, new.get(layer.through_parent_column or ""), batch)
+        for values in (new, old):
+            if values and pk_column in values:
+                for parent_pk in tuple(self.state.through.get((table, values[pk_column]), ())):
+                    self._mark_parent(layer, parent_pk, batch)
+
+    def _truncate(self, table: str, batch: Batch) -> None:
+        labels = {c.label for c, _ in self.by_table.get(table, ())}
+        labels |= {c.label for c, _ in self.by_through.get(table, ())}
+        batch.reload |= {key for key in self.state.anchors if key[0] in labels}

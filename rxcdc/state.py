@@ -1,0 +1,243 @@
+"""The worker's in-memory view of hot anchors: members, links and the routing index.
+
+Membership is reference counted: a row belongs to an anchor while some member row links to it
+(the anchor row itself is pinned). Refreshing a row diffs its links; new links load their rows
+(one batch per layer, shallow layers first), lost links drop subtrees and produce tombstones.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rxcdc.layers import Layer, StateModel
+from rxcdc.serialize import Row
+
+__all__ = ["AnchorKey", "AnchorState", "Delta", "HotState", "Loader"]
+
+AnchorKey = tuple[str, Any]  # (channel label, anchor pk)
+Loader = Callable[[Layer, Iterable[Any]], dict[Any, Row]]
+
+
+@dataclass(slots=True)
+class Record:
+    """One member row of one anchor at one layer."""
+
+    refs: int
+    row: Row | None = None  # None until loaded
+
+
+@dataclass
+class AnchorState:
+    """Members of one hot anchor."""
+
+    key: AnchorKey
+    model: StateModel
+    records: dict[tuple[Layer, Any], Record] = field(default_factory=dict)
+
+    def holds(self, type_key: str, pk: Any) -> bool:
+        """Whether any layer of this type still has ``pk`` as a member."""
+        return any(
+            layer.type_key == type_key and (layer, pk) in self.records
+            for layer in self.model.layers
+        )
+
+    @property
+    def exists(self) -> bool:
+        """False once the anchor row itself is gone."""
+        rec = self.records.get((self.model.root, self.key[1]))
+        return rec is not None and rec.row is not None
+
+
+@dataclass
+class Delta:
+    """What one batch changed in one anchor: rows to (re)write and rows that left."""
+
+    upserts: dict[tuple[str, Any], Row] = field(default_factory=dict)  # (type, pk) → row
+    tombstones: dict[tuple[str, Any], Any] = field(default_factory=dict)  # (type, pk) → user
+
+    def __bool__(self) -> bool:
+        return bool(self.upserts or self.tombstones)
+
+
+class HotState:
+    """All hot anchors, with the (table, pk) → members index that routing reads."""
+
+    def __init__(self) -> None:
+        self.anchors: dict[AnchorKey, AnchorState] = {}
+        self.rows: dict[tuple[str, Any], set[tuple[AnchorKey, Layer]]] = defaultdict(set)
+        # M2M through rows we have seen: (through table, through pk) → parent pks.
+        self.through: dict[tuple[str, Any], dict[Any, int]] = defaultdict(dict)
+
+    # -- heat and cool ------------------------------------------------------------------------
+
+    def heat(self, key: AnchorKey, model: StateModel, loader: Loader) -> Delta:
+        """Load a whole anchor; an anchor whose row does not exist stays hot and empty."""
+        anchor = self.anchors.setdefault(key, AnchorState(key, model))
+        delta = Delta()
+        pending: dict[Layer, set[tuple[AnchorState, Any]]] = defaultdict(set)
+        self._incref(anchor, model.root, key[1], pending)
+        self._load_pending(pending, loader, {key: delta})
+        return delta
+
+    def cool(self, key: AnchorKey) -> None:
+        """Forget an anchor."""
+        anchor = self.anchors.pop(key, None)
+        if anchor is None:
+            return
+        for (layer, pk), rec in anchor.records.items():
+            self._unindex(anchor, layer, pk, rec)
+
+    # -- refresh ------------------------------------------------------------------------------
+
+    def refresh(
+        self, dirty: dict[AnchorKey, set[tuple[Layer, Any]]], loader: Loader
+    ) -> dict[AnchorKey, Delta]:
+        """Re-serialize dirty rows and follow their link changes; return each anchor's delta."""
+        deltas: dict[AnchorKey, Delta] = {key: Delta() for key in dirty if key in self.anchors}
+        wanted: dict[Layer, set[Any]] = defaultdict(set)
+        for key, items in dirty.items():
+            if key in self.anchors:
+                for layer, pk in items:
+                    wanted[layer].add(pk)
+        fresh = {layer: loader(layer, pks) for layer, pks in wanted.items()}
+
+        pending: dict[Layer, set[tuple[AnchorState, Any]]] = defaultdict(set)
+        removes: list[tuple[AnchorState, Layer, Any]] = []
+        gone: list[tuple[AnchorState, Layer, Any]] = []
+        for key, delta in deltas.items():
+            anchor = self.anchors[key]
+            for layer, pk in dirty[key]:
+                rec = anchor.records.get((layer, pk))
+                if rec is None or rec.row is None:
+                    continue
+                row = fresh[layer].get(pk)
+                if row is None:
+                    gone.append((anchor, layer, pk))
+                    continue
+                old = rec.row
+                self._set_row(anchor, layer, rec, row)
+                delta.upserts[(layer.type_key, pk)] = row
+                for child in layer.children:
+                    name = child.field_name or ""
+                    before, after = set(old.links.get(name, ())), set(row.links.get(name, ()))
+                    # Adds before removes: a row moving between two members never hits zero.
+                    for cpk in after - before:
+                        self._incref(anchor, child, cpk, pending)
+                    removes += [(anchor, child, cpk) for cpk in before - after]
+        self._load_pending(pending, loader, deltas)
+        for anchor, layer, pk in removes:
+            self._decref(anchor, layer, pk, deltas[anchor.key])
+        for anchor, layer, pk in gone:
+            self._drop(anchor, layer, pk, deltas[anchor.key])
+        for key, delta in deltas.items():
+            anchor = self.anchors[key]
+            # A type can sit at two layers: it only leaves when no layer holds it.
+            for tkey in [k for k in delta.tombstones if anchor.holds(*k)]:
+                del delta.tombstones[tkey]
+            for ukey in [k for k in delta.upserts if not anchor.holds(*k)]:
+                del delta.upserts[ukey]
+        return deltas
+
+    # -- membership ---------------------------------------------------------------------------
+
+    def _incref(
+        self,
+        anchor: AnchorState,
+        layer: Layer,
+        pk: Any,
+        pending: dict[Layer, set[tuple[AnchorState, Any]]],
+    ) -> None:
+        rec = anchor.records.get((layer, pk))
+        if rec is None:
+            anchor.records[(layer, pk)] = Record(refs=1)
+            self.rows[(layer.table, pk)].add((anchor.key, layer))
+            pending[layer].add((anchor, pk))
+        else:
+            rec.refs += 1
+
+    def _load_pending(
+        self,
+        pending: dict[Layer, set[tuple[AnchorState, Any]]],
+        loader: Loader,
+        deltas: dict[AnchorKey, Delta],
+    ) -> None:
+        # Shallow layers first: loading a row can only add members one level deeper.
+        while pending:
+            layer = min(pending, key=lambda lyr: lyr.depth)
+            members = pending.pop(layer)
+            rows = loader(layer, {pk for _, pk in members})
+            for anchor, pk in members:
+                rec = anchor.records.get((layer, pk))
+                if rec is None or rec.row is not None:
+                    continue
+                row = rows.get(pk)
+                if row is None:
+                    # Linked but gone (deleted after its parent was read): its DELETE follows.
+                    self._unindex(anchor, layer, pk, rec)
+                    del anchor.records[(layer, pk)]
+                    continue
+                self._set_row(anchor, layer, rec, row)
+                delta = deltas.setdefault(anchor.key, Delta())
+                delta.upserts[(layer.type_key, pk)] = row
+                for child in layer.children:
+                    for cpk in row.links.get(child.field_name or "", ()):
+                        self._incref(anchor, child, cpk, pending)
+
+    def _decref(self, anchor: AnchorState, layer: Layer, pk: Any, delta: Delta) -> None:
+        rec = anchor.records.get((layer, pk))
+        if rec is None:
+            return
+        rec.refs -= 1
+        if rec.refs <= 0:
+            self._drop(anchor, layer, pk, delta)
+
+    def _drop(self, anchor: AnchorState, layer: Layer, pk: Any, delta: Delta) -> None:
+        """Remove a member and release everything it linked to."""
+        rec = anchor.records.pop((layer, pk), None)
+        if rec is None:
+            return
+        self._unindex(anchor, layer, pk, rec)
+        row = rec.row
+        delta.tombstones[(layer.type_key, pk)] = row.user if row else None
+        if row is None:
+            return
+        for child in layer.children:
+            for cpk in row.links.get(child.field_name or "", ()):
+                self._decref(anchor, child, cpk, delta)
+
+    def _set_row(self, anchor: AnchorState, layer: Layer, rec: Record, row: Row) -> None:
+        if rec.row is not None:
+            self._unindex_through(layer, rec.row)
+        rec.row = row
+        for child in layer.children:
+            if child.through_table:
+                for tpk, _cpk in row.through.get(child.field_name or "", ()):
+                    counts = self.through[(child.through_table, tpk)]
+                    counts[row.pk] = counts.get(row.pk, 0) + 1
+
+    def _unindex(self, anchor: AnchorState, layer: Layer, pk: Any, rec: Record) -> None:
+        members = self.rows.get((layer.table, pk))
+        if members is not None:
+            members.discard((anchor.key, layer))
+            if not members:
+                del self.rows[(layer.table, pk)]
+        if rec.row is not None:
+            self._unindex_through(layer, rec.row)
+
+    def _unindex_through(self, layer: Layer, row: Row) -> None:
+        for child in layer.children:
+            if not child.through_table:
+                continue
+            for tpk, _cpk in row.through.get(child.field_name or "", ()):
+                key = (child.through_table, tpk)
+                counts = self.through.get(key)
+                if counts is None:
+                    continue
+                counts[row.pk] = counts.get(row.pk, 1) - 1
+                if counts[row.pk] <= 0:
+                    del counts[row.pk]
+                if not counts:
+                    del self.through[key]

@@ -1,0 +1,271 @@
+"""The replication worker: stream → route → serialize → cache → publish → acknowledge."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db import close_old_connections
+
+from replication.changes import Chunk, Heartbeat, Transaction
+from rxcdc import conf
+from rxcdc.cache import Cache, doc_id, restore_loader
+from rxcdc.channels import StateChannel, all_channels
+from rxcdc.fanout import Publisher, anchor_group, channel_group, update_message
+from rxcdc.heat import Heater, HeatRequest
+from rxcdc.routing import Batch, Router, Tracked
+from rxcdc.serialize import jsonable, load_rows
+from rxcdc.state import AnchorKey, Delta, HotState
+
+__all__ = ["Worker"]
+
+log = logging.getLogger("rxcdc.worker")
+
+
+class Worker:
+    """Applies committed transactions to hot anchors; the cache's only writer."""
+
+    def __init__(
+        self,
+        cache: Cache,
+        heater: Heater,
+        publisher: Publisher,
+        channels: Iterable[type[StateChannel]] | None = None,
+        *,
+        cache_ttl: float | None = None,
+    ) -> None:
+        self.channels = {c.label(): c for c in (channels if channels is not None
+                                                 else all_channels())}  # fmt: skip
+        self.cache, self.heater, self.publisher = cache, heater, publisher
+        self.cache_ttl = float(cache_ttl if cache_ttl is not None else conf.get("RX_CACHE_TTL"))
+        self.state = HotState()
+        self.router = Router(
+            [Tracked(label, c.state().layers, c.is_list() and c.auto_update())
+             for label, c in self.channels.items()],
+            self.state,
+        )  # fmt: skip
+        self.position = 0  # commit LSN of the last transaction fully handled
+        self._open: set[AnchorKey] = set()  # anchors sent a part of the current transaction
+        self._in_transaction = False
+        self._next_cool = 0.0
+        self._next_log = 0.0
+        self._stats = {"transactions": 0, "changes": 0, "since": time.monotonic()}
+
+    def tables(self) -> list[str]:
+        """Tables whose changes this worker needs (for the stream's table filter)."""
+        return self.router.tables()
+
+    # -- startup ------------------------------------------------------------------------------
+
+    def restore(self, position: int) -> None:
+        """Rebuild the in-memory state of hot anchors from the cache (after a restart)."""
+        self.position = position
+        self.state = self.router.state = HotState()
+        for meta in self.cache.hot_anchors():
+            label = meta["channel"]
+            channel = self.channels.get(label)
+            if channel is None:
+                self.cache.cool(label, meta["anchor"])
+                continue
+            model = channel.state()
+            anchor = model.root.model._meta.pk.to_python(meta["anchor"])
+            docs = list(self.cache.anchor_docs(label, anchor))
+            delta = self.state.heat((label, anchor), model, restore_loader(model, docs))
+            # Documents the links no longer reach were written by a transaction cut short
+            # before its tombstones: finish the job.
+            keep = {doc_id(anchor, t, pk) for (t, pk) in delta.upserts}
+            newest = max((d["_lsn"] for d in docs), default=position)
+            self.cache.tombstone_missing(label, anchor, keep, newest)
+        log.info("restored %d hot anchors at %s", len(self.state.anchors), _fmt(position))
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def handle(self, event: Any, ack: Callable[[Transaction], None]) -> None:
+        """Apply one stream event; acknowledges a transaction once its last chunk is durable."""
+        if isinstance(event, Chunk):
+            self._in_transaction = not event.last
+            self.apply_chunk(event)
+            if event.last:
+                ack(event.transaction)
+                self.position = event.transaction.commit_lsn
+                self._stats["transactions"] += 1
+        elif isinstance(event, Heartbeat):
+            self.position = max(self.position, event.lsn)
+        if not self._in_transaction:
+            self._retrying(self.housekeeping)
+
+    def apply_chunk(self, chunk: Chunk) -> None:
+        """Route, refresh, write and publish one chunk of a transaction."""
+        if chunk.index == 0:
+            self._open.clear()
+        broken = False
+
+        def refresh() -> None:
+            nonlocal broken, result
+            if broken:
+                # A failed refresh leaves the state half-updated; the cache holds every
+                # transaction delivered before this chunk, so rebuild from it and start over.
+                self.restore(self.position)
+            broken = True
+            result = self._refresh(chunk)
+            broken = False
+
+        result: tuple[dict[AnchorKey, Delta], set[AnchorKey], set[AnchorKey]] | None = None
+        self._retrying(refresh)
+        assert result is not None
+        deltas, resets, created = result
+        lsn = chunk.transaction.commit_lsn
+        # State is updated: delivery is idempotent (LSN-guarded writes), so retry it as a unit.
+        self._retrying(lambda: self._deliver(deltas, lsn, chunk, resets, created))
+
+    def _refresh(
+        self, chunk: Chunk
+    ) -> tuple[dict[AnchorKey, Delta], set[AnchorKey], set[AnchorKey]]:
+        batch = Batch()
+        for change in chunk.changes:
+            self.router.route(change, batch)
+        self._stats["changes"] += batch.changes
+        lsn = chunk.transaction.commit_lsn
+        deltas = self.state.refresh(batch.dirty, load_rows)
+        for key in batch.reload:
+            deltas[key] = self._reload(key, lsn)
+        return deltas, batch.reload, batch.created
+
+    def _deliver(
+        self,
+        deltas: dict[AnchorKey, Delta],
+        lsn: int,
+        chunk: Chunk,
+        resets: set[AnchorKey],
+        created: set[AnchorKey],
+    ) -> None:
+        messages: list[tuple[str, dict[str, Any]]] = []
+        for key, delta in deltas.items():
+            if not delta and key not in resets and not (chunk.last and key in self._open):
+                continue
+            label, anchor = key
+            self.cache.write(label, anchor, lsn, delta)
+            msg = update_message(label, anchor, lsn, delta, part=chunk.index, last=chunk.last)
+            if key in resets:
+                msg = {"type": "rx.reset", "channel": label, "anchor": jsonable(anchor),
+                       "lsn": lsn}  # fmt: skip
+            messages.append((anchor_group(label, anchor), msg))
+            self._open.add(key)
+        if chunk.last:
+            for key in self._open - set(deltas):
+                messages.append((anchor_group(*key), update_message(*key, lsn, Delta(),
+                                 part=chunk.index, last=True)))  # fmt: skip
+        for label, anchor in created:
+            messages.append((channel_group(label), {"type": "rx.anchor_created", "channel": label,
+                             "anchor": jsonable(anchor), "lsn": lsn}))  # fmt: skip
+        self.publisher.group_send(messages)
+
+    def _reload(self, key: AnchorKey, lsn: int) -> Delta:
+        """Re-read a whole anchor (after TRUNCATE, or when its row appears again)."""
+        label, anchor = key
+        model = self.channels[label].state()
+        self.state.cool(key)
+        delta = self.state.heat(key, model, load_rows)
+        keep = {doc_id(anchor, t, pk) for (t, pk) in delta.upserts}
+        self.cache.tombstone_missing(label, anchor, keep, lsn)
+        return delta
+
+    # -- heat, cool, progress ------------------------------------------------------------------
+
+    def housekeeping(self) -> None:
+        """Answer heat requests, cool anchors nobody watches, log progress."""
+        self.heater.announce_worker(os.getpid(), ttl=15.0)
+        for req in self.heater.pop():
+            self.heat(req)
+        now = time.monotonic()
+        if now >= self._next_cool:
+            self._next_cool = now + min(5.0, self.cache_ttl / 4)
+            for key in self.heater.expired(list(self.state.anchors)):
+                self.cool(key)
+        if now >= self._next_log:
+            self._log_progress(now)
+
+    def heat(self, req: HeatRequest) -> None:
+        """Make an anchor hot (if it is not) and tell the requester at which LSN."""
+        reply: dict[str, Any] = {"type": "rx.hot", "channel": req.label, "anchor": req.anchor}
+        channel = self.channels.get(req.label)
+        try:
+            if channel is None:
+                raise LookupError(f"unknown channel {req.label!r}")
+            model = channel.state()
+            anchor = model.root.model._meta.pk.to_python(req.anchor)
+            key = (req.label, anchor)
+            if key not in self.state.anchors:
+                delta = self.state.heat(key, model, load_rows)
+                self.cache.write(req.label, anchor, self.position, delta)
+                self.cache.mark_hot(req.label, anchor, self.position)
+                log.debug("heated %s:%s (%d instances)", req.label, anchor, len(delta.upserts))
+            reply["lsn"] = self.position
+            reply["exists"] = self.state.anchors[key].exists
+        except Exception as exc:  # a bad request must not stop the worker (invariant 10)
+            if channel is not None and "anchor" in locals():
+                self.state.cool((req.label, anchor))  # never leave a half-loaded anchor hot
+            log.warning("heat %s:%s failed: %s", req.label, req.anchor, exc)
+            reply["error"] = str(exc)
+        self.publisher.send(req.reply, reply)
+
+    def cool(self, key: AnchorKey) -> None:
+        """Forget an anchor and remove its documents."""
+        self.state.cool(key)
+        self.cache.cool(*key)
+        log.debug("cooled %s:%s", *key)
+
+    def _log_progress(self, now: float) -> None:
+        interval = float(conf.get("RX_LOG_INTERVAL"))
+        elapsed = max(now - self._stats["since"], 1e-9)
+        if self._stats["transactions"] or now >= self._next_log + interval:
+            log.info(
+                "at %s: %.1f tx/s, %.0f changes/s, %d hot anchors",
+                _fmt(self.position), self._stats["transactions"] / elapsed,
+                self._stats["changes"] / elapsed, len(self.state.anchors),
+            )  # fmt: skip
+        self._stats = {"transactions": 0, "changes": 0, "since": now}
+        self._next_log = now + interval
+
+    # -- resilience ------------------------------------------------------------------------------
+
+    def _retrying(self, step: Callable[[], None], *, cap: float = 10.0) -> None:
+        """Run ``step`` until it succeeds; services that are down are waited for, not skipped."""
+        delay = 0.1
+        while True:
+            try:
+                step()
+                return
+            except _TRANSIENT as exc:
+                log.warning("%s unavailable (%s); retrying in %.1fs, not acknowledging",
+                            _service(exc), exc, delay)  # fmt: skip
+                close_old_connections()
+                time.sleep(delay * (0.5 + random.random()))  # noqa: S311 (jitter, not crypto)
+                delay = min(cap, delay * 2)
+
+
+def _transient() -> tuple[type[BaseException], ...]:
+    import pymongo.errors
+    import redis
+    from django.db import OperationalError, InterfaceError
+
+    return (pymongo.errors.ConnectionFailure, pymongo.errors.ServerSelectionTimeoutError,
+            redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError,
+            ConnectionError, TimeoutError)  # fmt: skip
+
+
+_TRANSIENT = _transient()
+
+
+def _service(exc: BaseException) -> str:
+    module = type(exc).__module__
+    return {"pymongo": "MongoDB", "redis": "Redis", "django": "PostgreSQL"}.get(
+        module.split(".")[0], "a service")
+
+
+def _fmt(lsn: int) -> str:
+    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
