@@ -14,6 +14,7 @@ __all__ = [
     "Heartbeat",
     "Insert",
     "Message",
+    "Row",
     "Tick",
     "Transaction",
     "Truncate",
@@ -51,8 +52,8 @@ class Update:
     """A changed row.
 
     ``new`` holds the new values; an unchanged TOASTed column is absent (never None). ``old``
-    holds the replica identity: the old primary key when it changed, or all old columns under
-    REPLICA IDENTITY FULL; it is empty under DEFAULT when the key did not change.
+    holds the replica identity: under REPLICA IDENTITY DEFAULT the primary key (its old value
+    when the key changed, else the unchanged key), under FULL every old column.
     """
 
     schema: str

@@ -1,0 +1,451 @@
+"""The replication stream: committed transactions in chunks, acknowledged by the caller.
+
+One psycopg2 ``LogicalReplicationConnection`` reads wal2json v2 from a slot; a second, plain
+connection emits heartbeats. Everything runs in the caller's thread, between the events it pulls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import os
+import random
+import select
+import signal
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from types import FrameType, TracebackType
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+
+from replication import wal2json
+from replication.changes import Change, Chunk, Event, Heartbeat, Tick, Transaction, format_lsn
+from replication.errors import (
+    ConnectionLost,
+    ProtocolError,
+    ReplicationError,
+    SlotInUse,
+    classify,
+)
+
+__all__ = ["HEARTBEAT_PREFIX", "PINNED_SETTINGS", "ReplicationStream", "stop_on_signals"]
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_PREFIX = "rx_heartbeat"
+
+# wal2json writes values with the walsender's text output functions, so these decide the formats
+# values.py parses: never leave them to the server's or the database's defaults.
+PINNED_SETTINGS = (
+    "-c DateStyle=ISO -c TimeZone=UTC -c extra_float_digits=3 -c IntervalStyle=iso_8601 "
+    "-c bytea_output=hex"
+)
+
+# Notice a silently dead TCP peer within about a minute (ignored on unix sockets).
+_KEEPALIVES = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10",
+               "keepalives_count": "3"}  # fmt: skip
+
+
+def _dsn(dsn: str, **defaults: str) -> str:
+    """``dsn`` with ``defaults`` for the parameters it does not set itself."""
+    return str(psycopg2.extensions.make_dsn(**{**defaults, **psycopg2.extensions.parse_dsn(dsn)}))
+
+
+class ReplicationStream:
+    """Committed transactions of one database, in commit order, from a wal2json slot.
+
+    Iterate to receive ``Chunk``, ``Heartbeat`` and ``Tick`` events; ``ack`` each transaction once
+    its effects are durable. See docs/replication.md for the delivery contract.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        slot: str,
+        tables: Iterable[wal2json.TableName] | None,
+        *,
+        chunk_size: int = 2000,
+        heartbeat_interval: float | None = 5.0,
+        idle_tick: float | None = 1.0,
+        message_prefixes: Iterable[str] = (),
+        status_interval: float = 10.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        slot_busy_timeout: float = 10.0,
+    ):
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be at least 1")
+        self.dsn = dsn
+        self.slot = slot
+        prefixes = list(message_prefixes)
+        # The heartbeat prefix is always listed: an empty list would let every message through.
+        self._options = wal2json.stream_options(tables, [*prefixes, HEARTBEAT_PREFIX])
+        self._chunk_size = chunk_size
+        self._heartbeat_interval = heartbeat_interval
+        self._idle_tick = idle_tick
+        self._status_interval = status_interval
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._slot_busy_timeout = slot_busy_timeout
+
+        self._conn: psycopg2.extensions.connection | None = None
+        self._cursor: psycopg2.extras.ReplicationCursor | None = None
+        self._beat_conn: psycopg2.extensions.connection | None = None
+        # A self-pipe: stop() may run in a signal handler, which can only set a flag and write.
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._started = False
+        self._stopping = False
+        self._closed = False
+
+        self._acked_lsn = 0  # highest position acknowledged (by the caller or by us)
+        self._delivered_lsn = 0  # commit LSN of the last transaction delivered whole
+        self._reconnects = 0
+        # The transaction being read: chunks are handed out as they fill up.
+        self._txn: Transaction | None = None
+        self._pending: list[Change] = []
+        self._index = 0
+        self._next_beat = 0.0
+        self._last_event = time.monotonic()
+
+    # -- public API ------------------------------------------------------------------------------
+
+    @property
+    def acked_lsn(self) -> int:
+        """The highest position acknowledged so far (0 before the first)."""
+        return self._acked_lsn
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the stream reconnected after losing its connection."""
+        return self._reconnects
+
+    def __iter__(self) -> Iterator[Event]:
+        return self.events()
+
+    def events(self) -> Iterator[Event]:
+        """Yield events until ``stop()``; raises ReplicationError when it cannot go on.
+
+        Connects on the first call (raising at once if the server refuses), then reconnects on
+        its own whenever the connection is lost.
+        """
+        if self._closed:
+            raise ReplicationError("the stream is closed")
+        if not self._started and not self._stopping:
+            self._connect(first=True)
+            self._started = True
+        try:
+            while True:
+                event = self._next_event()
+                if event is None or self._stopping:
+                    return
+                if type(event) is Chunk and event.last:
+                    self._delivered_lsn = event.transaction.commit_lsn
+                self._last_event = time.monotonic()
+                yield event
+        finally:
+            self._send_feedback(force=True)
+
+    def ack(self, transaction: Transaction) -> None:
+        """Acknowledge ``transaction`` and every earlier one: they will not be streamed again.
+
+        Call it only once its effects are durable, and only after its last chunk arrived.
+        """
+        if transaction.commit_lsn > self._delivered_lsn:
+            raise ReplicationError(
+                f"cannot acknowledge transaction {transaction.xid} "
+                f"(commit {format_lsn(transaction.commit_lsn)}): its last chunk has not been "
+                "delivered, and acknowledging it would skip the rest on restart"
+            )
+        if transaction.commit_lsn > self._acked_lsn:
+            self._acked_lsn = transaction.commit_lsn
+            self._send_feedback(force=True)
+
+    def stop(self) -> None:
+        """Make iteration end at the next message boundary; safe from signal handlers/threads.
+
+        The chunks of a transaction not yet delivered whole are dropped, so it is never
+        acknowledged; it is streamed again, from chunk 0, to the next consumer.
+        """
+        self._stopping = True
+        # A full pipe means we are already woken; a closed one, that the stream is closed.
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"\0")
+
+    def close(self) -> None:
+        """Send the acknowledged position one last time and close the connections."""
+        if self._closed:
+            return
+        self._stopping = True
+        self._send_feedback(force=True)
+        self._disconnect()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        self._closed = True
+
+    def __enter__(self) -> ReplicationStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the read loop ---------------------------------------------------------------------------
+
+    def _next_event(self) -> Event | None:
+        """The next event for the caller, or None once stopping."""
+        while not self._stopping:
+            now = time.monotonic()
+            if self._heartbeat_interval is not None and now >= self._next_beat:
+                self._beat(now)
+            if self._idle_tick is not None and now - self._last_event >= self._idle_tick:
+                return Tick(at=datetime.now(UTC))
+            cursor = self._cursor
+            if cursor is None:
+                self._reconnect()
+                continue
+            try:
+                message = cursor.read_message()
+            except psycopg2.Error as exc:
+                self._lost(exc)
+                continue
+            if message is None:
+                self._wait(now)
+                continue
+            event = self._handle(message.payload, message.data_start)
+            if event is not None:
+                return event
+        return None
+
+    def _handle(self, payload: str, lsn: int) -> Event | None:
+        obj = wal2json.parse(payload)
+        action = obj["action"]
+        if action == "B":
+            self._txn = wal2json.begin(obj)
+            self._pending = []
+            self._index = 0
+            return None
+        if action == "C":
+            return self._commit()
+        if action == "M" and not obj["transactional"]:
+            return self._notice(obj, lsn)
+        if self._txn is None:
+            raise ProtocolError(f"wal2json sent a change outside a transaction: {payload[:200]}")
+        change = wal2json.change(obj, lsn)
+        if len(self._pending) < self._chunk_size:
+            self._pending.append(change)
+            return None
+        # Full: hand it out and keep the new change, so the final chunk is never empty.
+        chunk = Chunk(self._txn, self._pending, self._index, last=False)
+        self._pending = [change]
+        self._index += 1
+        return chunk
+
+    def _commit(self) -> Chunk | None:
+        txn, pending = self._txn, self._pending
+        if txn is None:
+            raise ProtocolError("wal2json sent a commit without a begin")
+        self._txn, self._pending = None, []
+        if not pending:
+            # Nothing in the tracked tables (DDL, vacuum, other tables): skip, but let the
+            # slot move past it when that skips nothing the caller still has to acknowledge.
+            self._advance(txn.commit_lsn, force=False)
+            return None
+        return Chunk(txn, pending, self._index, last=True)
+
+    def _notice(self, obj: dict[str, Any], lsn: int) -> Heartbeat | None:
+        """A non-transactional message: ours are heartbeats, others are not delivered."""
+        if obj["prefix"] != HEARTBEAT_PREFIX:
+            return None
+        # Forced: this is what moves an idle database's slot forward.
+        self._advance(lsn, force=True)
+        emitted_at = datetime.fromisoformat(json.loads(obj["content"])["emitted_at"])
+        return Heartbeat(lsn=lsn, emitted_at=emitted_at, received_at=datetime.now(UTC))
+
+    def _advance(self, lsn: int, *, force: bool) -> None:
+        """Acknowledge a position between transactions if no delivered one is unacknowledged."""
+        if self._delivered_lsn <= self._acked_lsn < lsn:
+            self._acked_lsn = lsn
+            self._send_feedback(force=force)
+
+    def _wait(self, now: float) -> None:
+        """Block until data, stop(), or the next heartbeat, tick or status update is due."""
+        deadlines = [now + self._status_interval]
+        if self._heartbeat_interval is not None:
+            deadlines.append(self._next_beat)
+        if self._idle_tick is not None:
+            deadlines.append(self._last_event + self._idle_tick)
+        timeout = max(0.0, min(deadlines) - time.monotonic())
+        try:
+            watched: list[Any] = [self._cursor, self._wake_r]
+            ready, _, _ = select.select(watched, [], [], timeout)
+        except (OSError, ValueError, psycopg2.Error) as exc:
+            self._lost(exc)
+            return
+        if self._wake_r in ready:
+            self._drain_wakeups()
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while os.read(self._wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    # -- feedback and heartbeats -----------------------------------------------------------------
+
+    def _send_feedback(self, *, force: bool) -> None:
+        if self._cursor is None or not self._acked_lsn:
+            return  # nothing to say yet, or said again right after the next connect
+        try:
+            self._cursor.send_feedback(
+                write_lsn=self._acked_lsn, flush_lsn=self._acked_lsn, force=force
+            )
+        except psycopg2.Error as exc:
+            # The position is kept: the next connection starts from it and reports it.
+            log.warning("replication: feedback to slot %s failed: %s", self.slot, exc)
+            self._disconnect()
+
+    def _beat(self, now: float) -> None:
+        """Emit a heartbeat message; a failure is logged and retried at the next interval."""
+        assert self._heartbeat_interval is not None
+        self._next_beat = now + self._heartbeat_interval
+        content = json.dumps({"emitted_at": datetime.now(UTC).isoformat()})
+        try:
+            if self._beat_conn is None:
+                self._beat_conn = psycopg2.connect(_dsn(self.dsn, connect_timeout="5"))
+                self._beat_conn.autocommit = True
+            with self._beat_conn.cursor() as cur:
+                cur.execute(
+                    "SELECT pg_logical_emit_message(false, %s, %s)", (HEARTBEAT_PREFIX, content)
+                )
+        except psycopg2.Error as exc:
+            log.warning("replication: heartbeat failed: %s", exc)
+            if self._beat_conn is not None:
+                self._beat_conn.close()
+            self._beat_conn = None
+
+    # -- connections -----------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        """Connect and start streaming from the acknowledged position."""
+        params = psycopg2.extensions.parse_dsn(self.dsn)
+        options = f"{params.get('options', '')} {PINNED_SETTINGS}".strip()
+        dsn = _dsn(self.dsn, fallback_application_name=f"replication:{self.slot}", **_KEEPALIVES)
+        role = params.get("user", "the connecting role")
+        try:
+            conn = psycopg2.connect(
+                dsn,
+                options=options,
+                connection_factory=psycopg2.extras.LogicalReplicationConnection,
+            )
+        except psycopg2.Error as exc:
+            raise classify(exc, self.slot, role) from exc
+        try:
+            cursor = conn.cursor()
+            # Past what the caller acknowledged even if that feedback never reached the server;
+            # 0 means the slot's confirmed_flush_lsn.
+            cursor.start_replication(
+                slot_name=self.slot,
+                start_lsn=self._acked_lsn,
+                options=self._options,
+                decode=True,
+                status_interval=self._status_interval,
+            )
+        except psycopg2.Error as exc:
+            conn.close()
+            raise classify(exc, self.slot, role) from exc
+        self._conn, self._cursor = conn, cursor
+        # A transaction cut by the disconnect is streamed again from its first chunk.
+        self._txn, self._pending, self._index = None, [], 0
+        self._send_feedback(force=True)
+
+    def _connect(self, *, first: bool) -> None:
+        """Open, retrying with backoff; give up on a held slot after ``slot_busy_timeout``.
+
+        A slot can stay held for a moment by the walsender of a consumer that just died (or
+        our own previous connection). An unreachable server is retried forever once streaming
+        has started, but reported at once on the first connection (most likely a wrong DSN).
+        """
+        deadline = time.monotonic() + self._slot_busy_timeout
+        for attempt in itertools.count():
+            if attempt or not first:
+                self._sleep(self._backoff(attempt))
+            if self._stopping:
+                return
+            try:
+                self._open()
+                return
+            except SlotInUse:
+                if time.monotonic() >= deadline:
+                    raise
+            except ConnectionLost as exc:
+                if first:
+                    raise
+                log.warning("replication: slot %s: %s; retrying", self.slot, exc)
+
+    def _reconnect(self) -> None:
+        self._connect(first=False)
+        if self._cursor is not None:
+            self._reconnects += 1
+            log.info("replication: slot %s reconnected", self.slot)
+
+    def _backoff(self, attempt: int) -> float:
+        """Capped exponential delay with jitter, so many workers do not reconnect in step."""
+        delay = min(self._backoff_max, self._backoff_initial * 2.0**attempt)
+        return delay / 2 + random.uniform(0, delay / 2)
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep, but return early on stop()."""
+        if self._stopping:
+            return
+        ready, _, _ = select.select([self._wake_r], [], [], seconds)
+        if ready:
+            self._drain_wakeups()
+
+    def _lost(self, exc: BaseException) -> None:
+        log.warning(
+            "replication: connection to slot %s lost (%s); reconnecting from %s",
+            self.slot,
+            str(exc).strip(),
+            format_lsn(self._acked_lsn),
+        )
+        self._disconnect()
+
+    def _disconnect(self) -> None:
+        for conn in (self._conn, self._beat_conn):
+            if conn is not None:
+                with contextlib.suppress(psycopg2.Error):  # already broken
+                    conn.close()
+        self._conn = self._cursor = self._beat_conn = None
+
+
+def stop_on_signals(
+    stream: ReplicationStream, signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT)
+) -> Callable[[], None]:
+    """Make these signals call ``stream.stop()``; returns a function restoring the old handlers.
+
+    Call from the main thread (Python delivers signals there).
+    """
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stream.stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
