@@ -29,7 +29,7 @@ class Record:
     row: Row | None = None  # None until loaded
 
 
-@dataclass
+@dataclass(eq=False)
 class AnchorState:
     """Members of one hot anchor."""
 

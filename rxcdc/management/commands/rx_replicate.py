@@ -1,0 +1,41 @@
+"""``manage.py rx_replicate``: run the replication worker until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from replication.errors import ReplicationError
+from replication.stream import stop_on_signals
+from rxcdc.runner import open_stream, start_worker
+
+
+class Command(BaseCommand):
+    """Stream the WAL into the cache of hot anchors and push every change to their consumers."""
+
+    help = __doc__
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.INFO,
+                                format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
+        worker = start_worker()
+        try:
+            stream = open_stream(worker)
+        except ReplicationError as exc:
+            raise CommandError(str(exc)) from exc
+        restore = stop_on_signals(stream)
+        self.stdout.write(f"rx_replicate: streaming {len(worker.tables())} tables "
+                          f"for {len(worker.channels)} channels")  # fmt: skip
+        try:
+            with stream:
+                for event in stream:
+                    worker.handle(event, stream.ack)
+        except ReplicationError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            restore()
+            worker.publisher.close()
+        self.stdout.write("rx_replicate: stopped")

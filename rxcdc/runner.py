@@ -1,0 +1,46 @@
+"""Build the worker and its stream from Django settings (used by ``rx_replicate`` and tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import redis
+
+from replication.slot import ensure_slot, preflight, slot_status
+from replication.stream import ReplicationStream
+from rxcdc import conf
+from rxcdc.cache import Cache
+from rxcdc.channels import StateChannel
+from rxcdc.fanout import Publisher
+from rxcdc.heat import Heater
+from rxcdc.worker import Worker
+
+__all__ = ["open_stream", "start_worker"]
+
+
+def start_worker(channels: Iterable[type[StateChannel]] | None = None) -> Worker:
+    """A worker wired to the configured MongoDB, Redis and channel layer."""
+    cache = Cache(conf.mongo_url(), conf.get("RX_MONGO_DB"))
+    heater = Heater(redis.Redis.from_url(conf.redis_url()))
+    worker = Worker(cache, heater, Publisher(), channels)
+    cache.ensure_indexes(worker.channels)
+    return worker
+
+
+def open_stream(worker: Worker, *, idle_tick: float = 0.05) -> ReplicationStream:
+    """Check the server, create the slot if needed, restore the worker and open its stream.
+
+    Raises ``replication.errors.ReplicationError`` with what to do when streaming cannot start.
+    """
+    dsn, slot = conf.replication_dsn(), conf.get("RX_SLOT_NAME")
+    preflight(dsn, slot)
+    ensure_slot(dsn, slot)
+    schema = conf.get("RX_SCHEMA")
+    stream = ReplicationStream(
+        dsn, slot, [(schema, table) for table in worker.tables()],
+        chunk_size=int(conf.get("RX_CHUNK_SIZE")),
+        heartbeat_interval=float(conf.get("RX_HEARTBEAT_INTERVAL")),
+        idle_tick=idle_tick,
+    )  # fmt: skip
+    worker.restore(slot_status(dsn, slot).confirmed_flush_lsn or 0)
+    return stream
