@@ -51,9 +51,9 @@ _INFINITE_TIMESTAMPTZS = {
 
 def _date(text: str) -> date | str:
     try:
-        return _INFINITE_DATES.get(text) or date.fromisoformat(text)
+        return date.fromisoformat(text)
     except ValueError:
-        return text  # BC or beyond year 9999
+        return _INFINITE_DATES.get(text, text)  # else BC or beyond year 9999
 
 
 def _time(text: str) -> time | str:
@@ -65,24 +65,18 @@ def _time(text: str) -> time | str:
 
 def _timestamp(text: str) -> datetime | str:
     try:
-        return _INFINITE_TIMESTAMPS.get(text) or datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
-        return text
+        return _INFINITE_TIMESTAMPS.get(text, text)
 
 
 def _timestamptz(text: str) -> datetime | str:
-    if text[-3:] == "+00":  # always, with TimeZone=UTC pinned: skip the offset parsing
-        try:
-            return datetime.fromisoformat(text[:-3]).replace(tzinfo=UTC)
-        except ValueError:
-            return text
-    infinite = _INFINITE_TIMESTAMPTZS.get(text)
-    if infinite is not None:
-        return infinite
     try:
-        return datetime.fromisoformat(text).astimezone(UTC)
+        value = datetime.fromisoformat(text)
     except ValueError:
-        return text
+        return _INFINITE_TIMESTAMPTZS.get(text, text)
+    # With TimeZone=UTC pinned the offset is always +00, which fromisoformat returns as UTC.
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 _INTERVAL = re.compile(
