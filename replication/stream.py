@@ -81,6 +81,8 @@ class ReplicationStream:
     ):
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
+        if status_interval < 1:
+            raise ValueError("status_interval must be at least 1 second (a psycopg2 limit)")
         self.dsn = dsn
         self.slot = slot
         prefixes = list(message_prefixes)
