@@ -218,14 +218,27 @@ class ReplicationStream:
                 self._reconnect()
                 continue
             try:
-                message = cursor.read_message()
+                event = self._drain(cursor)
             except psycopg2.Error as exc:
                 self._lost(exc)
                 continue
+            if event is not None:
+                return event
+            self._wait()
+        return None
+
+    def _drain(self, cursor: Any) -> Event | None:
+        """Handle the messages already received until one completes an event.
+
+        The hot loop: timers are checked between events and when nothing is left to read, not
+        per message.
+        """
+        read, handle = cursor.read_message, self._handle
+        while not self._stopping:
+            message = read()
             if message is None:
-                self._wait(now)
-                continue
-            event = self._handle(message.payload, message.data_start)
+                return None
+            event = handle(message.payload, message.data_start)
             if event is not None:
                 return event
         return None
@@ -233,6 +246,19 @@ class ReplicationStream:
     def _handle(self, payload: str, lsn: int) -> Event | None:
         obj = wal2json.parse(payload)
         action = obj["action"]
+        decode = wal2json.CHANGES.get(action)
+        if decode is not None and (action != "M" or obj["transactional"]):
+            if self._txn is None:
+                raise ProtocolError(f"wal2json sent a change outside a transaction: {payload}")
+            change = decode(obj, lsn)
+            if len(self._pending) < self._chunk_size:
+                self._pending.append(change)
+                return None
+            # Full: hand it out and keep the new change, so the final chunk is never empty.
+            chunk = Chunk(self._txn, self._pending, self._index, last=False)
+            self._pending = [change]
+            self._index += 1
+            return chunk
         if action == "B":
             self._txn = wal2json.begin(obj)
             self._pending = []
@@ -240,19 +266,9 @@ class ReplicationStream:
             return None
         if action == "C":
             return self._commit()
-        if action == "M" and not obj["transactional"]:
+        if action == "M":
             return self._notice(obj, lsn)
-        if self._txn is None:
-            raise ProtocolError(f"wal2json sent a change outside a transaction: {payload[:200]}")
-        change = wal2json.change(obj, lsn)
-        if len(self._pending) < self._chunk_size:
-            self._pending.append(change)
-            return None
-        # Full: hand it out and keep the new change, so the final chunk is never empty.
-        chunk = Chunk(self._txn, self._pending, self._index, last=False)
-        self._pending = [change]
-        self._index += 1
-        return chunk
+        raise ProtocolError(f"unexpected wal2json message: {payload}")
 
     def _commit(self) -> Chunk | None:
         txn, pending = self._txn, self._pending
@@ -281,14 +297,15 @@ class ReplicationStream:
             self._acked_lsn = lsn
             self._send_feedback(force=force)
 
-    def _wait(self, now: float) -> None:
+    def _wait(self) -> None:
         """Block until data, stop(), or the next heartbeat, tick or status update is due."""
+        now = time.monotonic()
         deadlines = [now + self._status_interval]
         if self._heartbeat_interval is not None:
             deadlines.append(self._next_beat)
         if self._idle_tick is not None:
             deadlines.append(self._last_event + self._idle_tick)
-        timeout = max(0.0, min(deadlines) - time.monotonic())
+        timeout = max(0.0, min(deadlines) - now)
         try:
             watched: list[Any] = [self._cursor, self._wake_r]
             ready, _, _ = select.select(watched, [], [], timeout)

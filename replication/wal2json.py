@@ -30,10 +30,10 @@ from replication.changes import (
     Update,
     parse_lsn,
 )
-from replication.errors import ConfigurationError, ProtocolError
+from replication.errors import ConfigurationError
 from replication.values import CONVERTERS
 
-__all__ = ["TableName", "add_tables", "begin", "change", "parse", "row", "stream_options"]
+__all__ = ["CHANGES", "TableName", "add_tables", "begin", "parse", "row", "stream_options"]
 
 TableName = str | tuple[str, str]
 """``"schema.table"``, ``"table"`` (schema ``public``) or ``(schema, table)`` for odd names."""
@@ -93,26 +93,18 @@ def _message(obj: dict[str, Any], lsn: int) -> Message:
     return Message(obj["prefix"], obj["content"], lsn)
 
 
-_CHANGES: dict[str, Callable[[dict[str, Any], int], Change]] = {
+CHANGES: dict[str, Callable[[dict[str, Any], int], Change]] = {
     "I": _insert,
     "U": _update,
     "D": _delete,
     "T": _truncate,
     "M": _message,
 }
+"""Action → decoder of a message inside a transaction (``M`` only when transactional).
 
-
-def change(obj: dict[str, Any], lsn: int) -> Change:
-    """A message inside a transaction (I, U, D, T or transactional M) → its Change.
-
-    ``lsn`` is the message's WAL position (the replication message's ``data_start``, equal to
-    wal2json's ``lsn``; taking it from the protocol saves parsing it).
-    """
-    try:
-        decode = _CHANGES[obj["action"]]
-    except KeyError:
-        raise ProtocolError(f"unexpected wal2json message inside a transaction: {obj}") from None
-    return decode(obj, lsn)
+A decoder takes the parsed message and its WAL position (the replication message's
+``data_start``, equal to wal2json's ``lsn``: taking it from the protocol saves parsing it).
+"""
 
 
 # wal2json splits add-tables on commas and whitespace and schema from table on the first dot;

@@ -1,0 +1,68 @@
+"""What a benchmark reports: one metric, its repeats, and how it compares with its baseline."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Result:
+    """One metric: samples over the repeats, an optional baseline measured in the same run.
+
+    ``target`` is a minimum ratio to the baseline (``at_least``), an upper bound on the value
+    (``at_most``), or neither (reported only).
+    """
+
+    metric: str
+    unit: str
+    samples: Sequence[float]
+    baseline: Sequence[float] = ()
+    baseline_name: str = ""
+    at_least: float | None = None  # ratio value/baseline
+    at_most: float | None = None  # value
+
+    @property
+    def value(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def baseline_value(self) -> float | None:
+        return statistics.median(self.baseline) if self.baseline else None
+
+    @property
+    def ratio(self) -> float | None:
+        base = self.baseline_value
+        return self.value / base if base else None
+
+    @property
+    def target(self) -> str:
+        if self.at_least is not None:
+            return f"≥ {self.at_least:.0%} of {self.baseline_name}"
+        if self.at_most is not None:
+            return f"≤ {fmt(self.at_most)} {self.unit}"
+        return "—"
+
+    @property
+    def met(self) -> bool | None:
+        if self.at_least is not None:
+            return self.ratio is not None and self.ratio >= self.at_least
+        if self.at_most is not None:
+            return self.value <= self.at_most
+        return None
+
+
+def fmt(number: float) -> str:
+    """Readable figure: thousands separators for big numbers, 2-3 significant digits for small."""
+    if abs(number) >= 100:
+        return f"{number:,.0f}"
+    if abs(number) >= 1:
+        return f"{number:.2f}"
+    return f"{number:.3f}"
+
+
+def spread(samples: Sequence[float]) -> str:
+    """``median (min..max, n=N)``."""
+    low, high = fmt(min(samples)), fmt(max(samples))
+    return f"{fmt(statistics.median(samples))} ({low}..{high}, n={len(samples)})"
