@@ -47,6 +47,9 @@ PINNED_SETTINGS = (
     "-c bytea_output=hex"
 )
 
+# Messages handled in a row before timers are looked at again.
+_BATCH = 1000
+
 # Notice a silently dead TCP peer within about a minute (ignored on unix sockets).
 _KEEPALIVES = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10",
                "keepalives_count": "3"}  # fmt: skip
@@ -85,9 +88,8 @@ class ReplicationStream:
             raise ValueError("status_interval must be at least 1 second (a psycopg2 limit)")
         self.dsn = dsn
         self.slot = slot
-        prefixes = list(message_prefixes)
         # The heartbeat prefix is always listed: an empty list would let every message through.
-        self._options = wal2json.stream_options(tables, [*prefixes, HEARTBEAT_PREFIX])
+        self._options = wal2json.stream_options(tables, [*message_prefixes, HEARTBEAT_PREFIX])
         self._chunk_size = chunk_size
         self._heartbeat_interval = heartbeat_interval
         self._idle_tick = idle_tick
@@ -177,9 +179,9 @@ class ReplicationStream:
         acknowledged; it is streamed again, from chunk 0, to the next consumer.
         """
         self._stopping = True
-        # A full pipe means we are already woken; a closed one, that the stream is closed.
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"\0")
+        if not self._closed:  # once closed, the descriptor number may belong to another file
+            with contextlib.suppress(BlockingIOError):  # full: we are woken already
+                os.write(self._wake_w, b"\0")
 
     def close(self) -> None:
         """Send the acknowledged position one last time and close the connections."""
@@ -188,9 +190,9 @@ class ReplicationStream:
         self._stopping = True
         self._send_feedback(force=True)
         self._disconnect()
+        self._closed = True
         os.close(self._wake_r)
         os.close(self._wake_w)
-        self._closed = True
 
     def __enter__(self) -> ReplicationStream:
         return self
@@ -218,30 +220,34 @@ class ReplicationStream:
                 self._reconnect()
                 continue
             try:
-                event = self._drain(cursor)
+                event, drained = self._drain(cursor)
             except psycopg2.Error as exc:
                 self._lost(exc)
                 continue
             if event is not None:
                 return event
-            self._wait()
+            if drained:
+                self._wait()
         return None
 
-    def _drain(self, cursor: Any) -> Event | None:
-        """Handle the messages already received until one completes an event.
+    def _drain(self, cursor: Any) -> tuple[Event | None, bool]:
+        """Handle received messages until one completes an event: ``(event, False)``.
 
-        The hot loop: timers are checked between events and when nothing is left to read, not
-        per message.
+        ``(None, True)`` when nothing is left to read; ``(None, False)`` after ``_BATCH``
+        messages without an event, so that heartbeats and ticks still run while a flood of
+        skipped transactions arrives. Timers are not checked per message: this is the hot loop.
         """
         read, handle = cursor.read_message, self._handle
-        while not self._stopping:
+        for _ in range(_BATCH):
+            if self._stopping:
+                break
             message = read()
             if message is None:
-                return None
+                return None, True
             event = handle(message.payload, message.data_start)
             if event is not None:
-                return event
-        return None
+                return event, False
+        return None, False
 
     def _handle(self, payload: str, lsn: int) -> Event | None:
         obj = wal2json.parse(payload)

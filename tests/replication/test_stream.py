@@ -178,6 +178,15 @@ def test_ticks_arrive_while_nothing_happens(table, open_stream):
     assert all(isinstance(e, Tick) for e in got.events)
 
 
+def test_ticks_keep_coming_while_a_flood_of_skipped_transactions_streams_by(db, table, open_stream):
+    db.execute("DO $$ BEGIN FOR i IN 1..5000 LOOP INSERT INTO untracked VALUES (i); COMMIT;"
+               " END LOOP; END $$")  # fmt: skip
+    insert_rows(db, 1, 1)
+    got = receive(open_stream(idle_tick=0.001), transactions(1))
+    assert isinstance(got.events[0], Tick)
+    assert [type(e) for e in got.events[-1:]] == [Chunk]
+
+
 def test_reconnects_after_the_walsender_is_terminated_and_redelivers_from_chunk_0(
     db, pg_dsn, slot, table, open_stream
 ):
