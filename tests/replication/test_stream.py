@@ -210,6 +210,24 @@ def test_reconnects_after_the_walsender_is_terminated_and_redelivers_from_chunk_
     assert any(c.index == 0 and ids(c.changes) == [2, 3] for c in got.chunks)
 
 
+def test_an_acknowledgement_made_while_disconnected_is_not_streamed_again(
+    db, pg_dsn, slot, table, open_stream
+):
+    stream = open_stream()
+    insert_rows(db, 1, 1)
+    (txn, _), *_ = receive(stream, transactions(1)).complete
+    pid = slot_status(pg_dsn, slot).active_pid
+    db.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    wait_until(lambda: slot_status(pg_dsn, slot).active_pid != pid)
+    stream.ack(txn)  # the server cannot hear this one
+    assert confirmed(pg_dsn, slot) < txn.commit_lsn
+    insert_rows(db, 2, 1)
+    got = receive(stream, transactions(1))
+    assert stream.reconnects == 1
+    assert [ids(changes) for _, changes in got.complete] == [[2]]
+    wait_until(lambda: confirmed(pg_dsn, slot) >= txn.commit_lsn)  # reported on reconnect
+
+
 def test_stop_mid_transaction_ends_iteration_and_never_acknowledges_it(
     db, pg_dsn, slot, table, open_stream
 ):
