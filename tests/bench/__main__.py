@@ -43,10 +43,14 @@ def main() -> int:
     sections: list[tuple[str, list[Result]]] = []
     with LocalServices() as services:
         machine = describe_machine(services)
+        load_before = os.getloadavg()[0]
         for name in names:
             module = importlib.import_module(f"{__package__}.{name}")
             print(f"running {name} ({args.repeats} repeats)...", file=sys.stderr, flush=True)
             sections.append((name, module.run(services, args.repeats)))
+    # Everything shares the CPUs with whatever else runs: say how busy the machine was.
+    machine.append(("load average (1 min)", f"{load_before:.2f} before, "
+                    f"{os.getloadavg()[0]:.2f} after (includes this run)"))  # fmt: skip
     report = render(machine, sections, args.repeats)
     print(report)
     if not args.no_write:

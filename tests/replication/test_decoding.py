@@ -228,3 +228,14 @@ def test_only_transactional_messages_with_listed_prefixes_arrive(db, open_stream
     db.execute("SELECT pg_logical_emit_message(true, 'app', 'yes')")
     (_, changes), *_ = receive(stream, transactions(1)).complete
     assert [(c.prefix, c.content) for c in changes if isinstance(c, Message)] == [("app", "yes")]
+
+
+def test_without_a_table_list_every_table_is_streamed(db, open_stream):
+    db.execute("CREATE TABLE t (id int PRIMARY KEY)")
+    db.execute("CREATE TABLE u (id int PRIMARY KEY)")
+    stream = open_stream(tables=None)
+    with db.transaction():
+        db.execute("INSERT INTO t VALUES (1)")
+        db.execute("INSERT INTO u VALUES (2)")
+    (_, changes), *_ = receive(stream, transactions(1)).complete
+    assert [(c.table, c.new) for c in changes] == [("t", {"id": 1}), ("u", {"id": 2})]

@@ -9,6 +9,7 @@ import pytest
 
 from replication import (
     Chunk,
+    ConfigurationError,
     ConnectionLost,
     Heartbeat,
     ReplicationError,
@@ -187,6 +188,27 @@ def test_ticks_keep_coming_while_a_flood_of_skipped_transactions_streams_by(db, 
     assert [type(e) for e in got.events[-1:]] == [Chunk]
 
 
+def test_keepalives_are_answered_so_an_idle_stream_outlives_wal_sender_timeout(
+    pg_dsn, slot, table, open_stream
+):
+    stream = ReplicationStream(pg_dsn + " options='-c wal_sender_timeout=600ms'", slot, ["t"],
+                               heartbeat_interval=None, idle_tick=0.1)  # fmt: skip
+    with stream:
+        receive(stream, lambda got: got.events)
+        pid = slot_status(pg_dsn, slot).active_pid
+        receive(stream, lambda got: len(got.events) >= 20)  # 2 s idle: over 3 timeouts
+        assert stream.reconnects == 0
+        assert slot_status(pg_dsn, slot).active_pid == pid
+
+
+def test_reconnect_delays_grow_exponentially_up_to_the_cap_with_jitter(open_stream):
+    stream = open_stream(backoff_initial=0.5, backoff_max=4.0)
+    for attempt, full in enumerate([0.5, 1.0, 2.0, 4.0, 4.0, 4.0]):
+        delays = {stream._backoff(attempt) for _ in range(50)}
+        assert all(full / 2 <= d <= full for d in delays)
+        assert len(delays) > 1  # jittered
+
+
 def test_reconnects_after_the_walsender_is_terminated_and_redelivers_from_chunk_0(
     db, pg_dsn, slot, table, open_stream
 ):
@@ -267,6 +289,11 @@ def test_sigterm_and_sigint_stop_the_stream(table, open_stream):
             restore()
             stream.close()
         assert len(events) == 2
+
+
+def test_message_prefixes_wal2json_cannot_filter_are_refused(pg_dsn):
+    with pytest.raises(ConfigurationError, match="without commas, whitespace or backslashes"):
+        ReplicationStream(pg_dsn, "s", ["t"], message_prefixes=["a,b"])
 
 
 def test_a_missing_slot_is_reported_at_the_first_connection(pg_dsn, table):
