@@ -29,8 +29,9 @@ from replication.errors import (
     SlotLost,
     SlotMissing,
 )
+from replication.heartbeat import HEARTBEAT_PREFIX
 from replication.slot import SlotStatus, drop_slot, ensure_slot, preflight, slot_status
-from replication.stream import HEARTBEAT_PREFIX, ReplicationStream, stop_on_signals
+from replication.stream import ReplicationStream, stop_on_signals
 from replication.wal2json import TableName
 
 __all__ = [

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
 import os
 import random
@@ -22,42 +21,19 @@ from typing import Any
 
 import psycopg2
 import psycopg2.extensions
-import psycopg2.extras
 
 from replication import wal2json
 from replication.changes import Change, Chunk, Event, Heartbeat, Tick, Transaction, format_lsn
-from replication.errors import (
-    ConnectionLost,
-    ProtocolError,
-    ReplicationError,
-    SlotInUse,
-    classify,
-)
+from replication.connection import open_replication
+from replication.errors import ConnectionLost, ProtocolError, ReplicationError, SlotInUse
+from replication.heartbeat import HEARTBEAT_PREFIX, Heartbeater, emitted_at
 
-__all__ = ["HEARTBEAT_PREFIX", "PINNED_SETTINGS", "ReplicationStream", "stop_on_signals"]
+__all__ = ["HEARTBEAT_PREFIX", "ReplicationStream", "stop_on_signals"]
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_PREFIX = "rx_heartbeat"
-
-# wal2json writes values with the walsender's text output functions, so these decide the formats
-# values.py parses: never leave them to the server's or the database's defaults.
-PINNED_SETTINGS = (
-    "-c DateStyle=ISO -c TimeZone=UTC -c extra_float_digits=3 -c IntervalStyle=iso_8601 "
-    "-c bytea_output=hex"
-)
-
 # Messages handled in a row before timers are looked at again.
 _BATCH = 1000
-
-# Notice a silently dead TCP peer within about a minute (ignored on unix sockets).
-_KEEPALIVES = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10",
-               "keepalives_count": "3"}  # fmt: skip
-
-
-def _dsn(dsn: str, **defaults: str) -> str:
-    """``dsn`` with ``defaults`` for the parameters it does not set itself."""
-    return str(psycopg2.extensions.make_dsn(**{**defaults, **psycopg2.extensions.parse_dsn(dsn)}))
 
 
 class ReplicationStream:
@@ -99,8 +75,8 @@ class ReplicationStream:
         self._slot_busy_timeout = slot_busy_timeout
 
         self._conn: psycopg2.extensions.connection | None = None
-        self._cursor: psycopg2.extras.ReplicationCursor | None = None
-        self._beat_conn: psycopg2.extensions.connection | None = None
+        self._cursor: Any = None  # psycopg2.extras.ReplicationCursor
+        self._heartbeater = Heartbeater(dsn)
         # A self-pipe: stop() may run in a signal handler, which can only set a flag and write.
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -190,6 +166,7 @@ class ReplicationStream:
         self._stopping = True
         self._send_feedback(force=True)
         self._disconnect()
+        self._heartbeater.close()
         self._closed = True
         os.close(self._wake_r)
         os.close(self._wake_w)
@@ -212,7 +189,8 @@ class ReplicationStream:
         while not self._stopping:
             now = time.monotonic()
             if self._heartbeat_interval is not None and now >= self._next_beat:
-                self._beat(now)
+                self._next_beat = now + self._heartbeat_interval
+                self._heartbeater.emit()
             if self._idle_tick is not None and now - self._last_event >= self._idle_tick:
                 return Tick(at=datetime.now(UTC))
             cursor = self._cursor
@@ -294,8 +272,7 @@ class ReplicationStream:
             return None
         # Forced: this is what moves an idle database's slot forward.
         self._advance(lsn, force=True)
-        emitted_at = datetime.fromisoformat(json.loads(obj["content"])["emitted_at"])
-        return Heartbeat(lsn=lsn, emitted_at=emitted_at, received_at=datetime.now(UTC))
+        return Heartbeat(lsn, emitted_at(obj["content"]), received_at=datetime.now(UTC))
 
     def _advance(self, lsn: int, *, force: bool) -> None:
         """Acknowledge a position between transactions if no delivered one is unacknowledged."""
@@ -342,56 +319,21 @@ class ReplicationStream:
             log.warning("replication: feedback to slot %s failed: %s", self.slot, exc)
             self._disconnect()
 
-    def _beat(self, now: float) -> None:
-        """Emit a heartbeat message; a failure is logged and retried at the next interval."""
-        assert self._heartbeat_interval is not None
-        self._next_beat = now + self._heartbeat_interval
-        content = json.dumps({"emitted_at": datetime.now(UTC).isoformat()})
-        try:
-            if self._beat_conn is None:
-                self._beat_conn = psycopg2.connect(_dsn(self.dsn, connect_timeout="5"))
-                self._beat_conn.autocommit = True
-            with self._beat_conn.cursor() as cur:
-                cur.execute(
-                    "SELECT pg_logical_emit_message(false, %s, %s)", (HEARTBEAT_PREFIX, content)
-                )
-        except psycopg2.Error as exc:
-            log.warning("replication: heartbeat failed: %s", exc)
-            if self._beat_conn is not None:
-                self._beat_conn.close()
-            self._beat_conn = None
-
     # -- connections -----------------------------------------------------------------------------
 
     def _open(self) -> None:
-        """Connect and start streaming from the acknowledged position."""
-        params = psycopg2.extensions.parse_dsn(self.dsn)
-        options = f"{params.get('options', '')} {PINNED_SETTINGS}".strip()
-        dsn = _dsn(self.dsn, fallback_application_name=f"replication:{self.slot}", **_KEEPALIVES)
-        role = params.get("user", "the connecting role")
-        try:
-            conn = psycopg2.connect(
-                dsn,
-                options=options,
-                connection_factory=psycopg2.extras.LogicalReplicationConnection,
-            )
-        except psycopg2.Error as exc:
-            raise classify(exc, self.slot, role) from exc
-        try:
-            cursor = conn.cursor()
-            # Past what the caller acknowledged even if that feedback never reached the server;
-            # 0 means the slot's confirmed_flush_lsn.
-            cursor.start_replication(
-                slot_name=self.slot,
-                start_lsn=self._acked_lsn,
-                options=self._options,
-                decode=True,
-                status_interval=self._status_interval,
-            )
-        except psycopg2.Error as exc:
-            conn.close()
-            raise classify(exc, self.slot, role) from exc
-        self._conn, self._cursor = conn, cursor
+        """Connect and stream from the acknowledged position.
+
+        Passing it as the start position skips what the caller acknowledged even if that
+        feedback never reached the server (0 means the slot's ``confirmed_flush_lsn``).
+        """
+        self._conn, self._cursor = open_replication(
+            self.dsn,
+            self.slot,
+            start_lsn=self._acked_lsn,
+            options=self._options,
+            status_interval=self._status_interval,
+        )
         # A transaction cut by the disconnect is streamed again from its first chunk.
         self._txn, self._pending, self._index = None, [], 0
         self._send_feedback(force=True)
@@ -449,11 +391,10 @@ class ReplicationStream:
         self._disconnect()
 
     def _disconnect(self) -> None:
-        for conn in (self._conn, self._beat_conn):
-            if conn is not None:
-                with contextlib.suppress(psycopg2.Error):  # already broken
-                    conn.close()
-        self._conn = self._cursor = self._beat_conn = None
+        if self._conn is not None:
+            with contextlib.suppress(psycopg2.Error):  # already broken
+                self._conn.close()
+        self._conn = self._cursor = None
 
 
 def stop_on_signals(

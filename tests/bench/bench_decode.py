@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from replication import Chunk, Heartbeat, ReplicationStream, drop_slot, ensure_slot
-from replication.stream import HEARTBEAT_PREFIX
+from replication.heartbeat import HEARTBEAT_PREFIX
 from replication.wal2json import stream_options
 from rxcdc.testing.services import LocalServices, find_pg_bindir
 
