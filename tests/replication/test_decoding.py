@@ -239,3 +239,17 @@ def test_without_a_table_list_every_table_is_streamed(db, open_stream):
         db.execute("INSERT INTO u VALUES (2)")
     (_, changes), *_ = receive(stream, transactions(1)).complete
     assert [(c.table, c.new) for c in changes] == [("t", {"id": 1}), ("u", {"id": 2})]
+
+
+def test_a_table_without_primary_key_or_full_identity_loses_its_updates_and_deletes(
+    db, open_stream
+):
+    # wal2json skips them with a server WARNING ("no tuple identifier"): refuse such tables.
+    db.execute("CREATE TABLE t (a int, b text)")
+    stream = open_stream()
+    db.execute("INSERT INTO t VALUES (1, 'x')")
+    db.execute("UPDATE t SET b = 'y'")
+    db.execute("DELETE FROM t")
+    db.execute("INSERT INTO t VALUES (2, 'z')")
+    got = receive(stream, transactions(2))
+    assert [[type(c) for c in changes] for _, changes in got.complete] == [[Insert], [Insert]]
