@@ -52,8 +52,11 @@ class Worker:
         self._open: set[AnchorKey] = set()  # anchors sent a part of the current transaction
         self._in_transaction = False
         self._next_cool = 0.0
+        self._next_poll = 0.0
+        self._next_announce = 0.0
         self._next_log = 0.0
         self._stats = {"transactions": 0, "changes": 0, "since": time.monotonic()}
+        self.outages = 0  # failed attempts to reach a service, for monitoring and tests
 
     def tables(self) -> list[str]:
         """Tables whose changes this worker needs (for the stream's table filter)."""
@@ -176,12 +179,18 @@ class Worker:
 
     # -- heat, cool, progress ------------------------------------------------------------------
 
-    def housekeeping(self) -> None:
+    def housekeeping(self, *, force: bool = False) -> None:
         """Answer heat requests, cool anchors nobody watches, log progress."""
-        self.heater.announce_worker(os.getpid(), ttl=15.0)
+        now = time.monotonic()
+        # Under load this runs after every transaction: a few Redis calls per 20 ms at most.
+        if now < self._next_poll and not force:
+            return
+        self._next_poll = now + 0.02
+        if now >= self._next_announce:
+            self.heater.announce_worker(os.getpid(), ttl=15.0)
+            self._next_announce = now + 5.0
         for req in self.heater.pop():
             self.heat(req)
-        now = time.monotonic()
         if now >= self._next_cool:
             self._next_cool = now + min(5.0, self.cache_ttl / 4)
             for key in self.heater.expired(list(self.state.anchors)):
@@ -241,6 +250,7 @@ class Worker:
                 step()
                 return
             except _TRANSIENT as exc:
+                self.outages += 1
                 log.warning("%s unavailable (%s); retrying in %.1fs, not acknowledging",
                             _service(exc), exc, delay)  # fmt: skip
                 close_old_connections()

@@ -23,7 +23,7 @@ INSTALLED_APPS = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
-        "NAME": "rxcdc",
+        "NAME": os.environ.get("RXCDC_PG_NAME", "rxcdc"),
         "USER": "postgres",
         "HOST": os.environ["RXCDC_PG_HOST"],
         "PORT": os.environ["RXCDC_PG_PORT"],
@@ -39,4 +39,6 @@ CHANNEL_LAYERS = {
 
 MONGO_URL = os.environ["MONGO_URL"]
 REDIS_URL = os.environ["REDIS_URL"]
-RX_MONGO_DB = "rxcdc_tests"
+RX_MONGO_DB = os.environ.get("RX_MONGO_DB", "rxcdc_tests")
+RX_SLOT_NAME = os.environ.get("RX_SLOT_NAME", "rxcdc")
+RX_CACHE_TTL = float(os.environ.get("RX_CACHE_TTL", "300"))

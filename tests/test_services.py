@@ -73,8 +73,15 @@ def test_pymongo_round_trips_a_document(mongo_db):
     assert mongo_db.things.find_one({"_id": "a:1"}) == {"_id": "a:1", "n": 1, "tags": ["x"]}
 
 
-def test_per_test_mongo_databases_are_isolated(mongo_db):
-    assert mongo_db.list_collection_names() == []
+def test_mongo_databases_are_isolated(mongo_db):
+    other = mongo_db.client[mongo_db.name + "_other"]
+    try:
+        other.things.insert_one({"_id": "a:1", "n": 2})
+        assert mongo_db.list_collection_names() == []
+        mongo_db.things.insert_one({"_id": "a:1", "n": 1})
+        assert other.things.find_one({"_id": "a:1"})["n"] == 2
+    finally:
+        mongo_db.client.drop_database(other.name)
 
 
 @pytest.mark.django_db

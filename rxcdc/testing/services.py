@@ -264,6 +264,9 @@ class MongoServer:
     root: Path
     port: int = 0
     external_url: str | None = None
+    # One SQLite database per logical database ("memory": in memory). Without --data-dir,
+    # nx-27017 keeps every logical database in one file and they are not isolated.
+    data_dir: str = "memory"
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -286,7 +289,7 @@ class MongoServer:
         log = self.root / "nx-27017.log"
         # Its default pid/log files are shared by every instance: keep ours in the run dir.
         self.proc = _spawn(
-            [binary, "--db", "memory", "--host", "127.0.0.1", "-p", str(self.port),
+            [binary, "--data-dir", self.data_dir, "--host", "127.0.0.1", "-p", str(self.port),
              "--log-file", str(log), "--pid-file", str(self.root / "nx-27017.pid")],
             self.root / "nx-27017.out",
         )  # fmt: skip

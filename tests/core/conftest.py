@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from channels.layers import get_channel_layer
 from django.db import connection
 
-from replication.changes import Heartbeat
+from replication.changes import Chunk, Heartbeat
 from replication.slot import drop_slot
 from replication.stream import HEARTBEAT_PREFIX
 from rxcdc import conf
@@ -70,6 +71,7 @@ class Pipeline:
         self.worker = start_worker()
         self.stream = open_stream(self.worker)
         self.listener = Listener()
+        self.chunks: list[Chunk] = []
 
     def pump(self, timeout: float = 30.0) -> None:
         """Process the WAL up to now: every commit before this call is applied and published."""
@@ -81,8 +83,11 @@ class Pipeline:
         target = _lsn(barrier)
         deadline = time.monotonic() + timeout
         for event in self.stream:
+            if isinstance(event, Chunk):
+                self.chunks.append(event)
             self.worker.handle(event, self.stream.ack)
             if isinstance(event, Heartbeat) and event.lsn >= target:
+                self.worker.housekeeping(force=True)
                 return
             if time.monotonic() > deadline:
                 raise AssertionError("the worker did not reach the WAL barrier in time")
@@ -115,6 +120,13 @@ class Pipeline:
     def assert_converged(self, label: str, anchor: Any) -> None:
         assert self.cached(label, anchor) == self.recomputed(label, anchor)
 
+    def restart(self) -> None:
+        """Stop the worker and start a new one on the same slot and cache (a restart)."""
+        self.stream.close()
+        self.worker.publisher.close()
+        self.worker = start_worker()
+        self.stream = open_stream(self.worker)
+
     def close(self) -> None:
         self.stream.close()
         self.worker.publisher.close()
@@ -127,13 +139,24 @@ def _lsn(text: str) -> int:
 
 
 @pytest.fixture
-def pipeline(settings, redis_url, transactional_db) -> Iterator[Pipeline]:
+def make_pipeline(settings, redis_url, transactional_db) -> Iterator[Callable[[], Pipeline]]:
+    """Creates the test's pipeline on demand (after the test adjusted settings)."""
     settings.RX_SLOT_NAME = f"rx_{uuid.uuid4().hex[:10]}"
     settings.RX_MONGO_DB = f"rx_{uuid.uuid4().hex[:10]}"
-    p = Pipeline()
-    try:
-        yield p
-    finally:
+    made: list[Pipeline] = []
+
+    def make() -> Pipeline:
+        made.append(Pipeline())
+        return made[-1]
+
+    yield make
+    for p in made:
         p.close()
-        p.worker.cache.client.drop_database(settings.RX_MONGO_DB)
-        drop_slot(conf.replication_dsn(), settings.RX_SLOT_NAME)
+        with contextlib.suppress(Exception):
+            p.worker.cache.client.drop_database(settings.RX_MONGO_DB)
+    drop_slot(conf.replication_dsn(), settings.RX_SLOT_NAME)
+
+
+@pytest.fixture
+def pipeline(make_pipeline) -> Pipeline:
+    return make_pipeline()

@@ -172,3 +172,94 @@ def test_user_key_rows_carry_their_user(pipeline):
     (inst,) = [i for i in update["instances"] if i["_type"] == "testapp.NoteSerializer"]
     assert inst["_pk"] == note.pk and inst["_user"] == alice.pk
     pipeline.assert_converged(ROOM, room.pk)
+
+
+def test_write_from_another_process_is_captured(pipeline):
+    import subprocess
+
+    from rxcdc import conf
+
+    room = Room.objects.create(name="r")
+    m = Message.objects.create(room=room, text="a")
+    pipeline.heat(ROOM, room.pk)
+    subprocess.run(["psql", conf.replication_dsn(), "-v", "ON_ERROR_STOP=1", "-c",
+                    f"UPDATE testapp_message SET text = 'psql' WHERE id = {m.pk}"],
+                   check=True, capture_output=True)
+    pipeline.pump()
+    (update,) = pipeline.updates()
+    assert update["instances"][0]["text"] == "psql"
+    pipeline.assert_converged(ROOM, room.pk)
+
+
+def test_truncate_resets_hot_anchors(pipeline):
+    room = Room.objects.create(name="r")
+    Message.objects.bulk_create([Message(room=room, text=str(i)) for i in range(3)])
+    pipeline.heat(ROOM, room.pk)
+    with connection.cursor() as cur:
+        cur.execute("TRUNCATE testapp_message CASCADE")
+    pipeline.pump()
+    (reset,) = pipeline.updates()
+    assert reset["type"] == "rx.reset" and reset["anchor"] == room.pk
+    pipeline.assert_converged(ROOM, room.pk)
+    assert pipeline.cached(ROOM, room.pk)[("testapp.RoomSerializer", room.pk)]["messages"] == []
+
+
+def test_one_transaction_touching_two_channels_sends_one_message_each(pipeline):
+    from tests.testapp.models import Board, Card
+
+    alice = User.objects.create(username="alice")
+    room = Room.objects.create(name="r")
+    m = Message.objects.create(room=room, text="a")
+    board = Board.objects.create(owner=alice, title="b")
+    card = Card.objects.create(board=board, title="c")
+    pipeline.heat(ROOM, room.pk)
+    pipeline.heat("testapp.BoardsChannel", board.pk)
+    with transaction.atomic():
+        Message.objects.filter(pk=m.pk).update(text="x")
+        Message.objects.create(room=room, text="y")
+        Card.objects.filter(pk=card.pk).update(done=True)
+    pipeline.pump()
+    updates = pipeline.updates()
+    assert sorted((u["channel"], u["anchor"]) for u in updates) == [
+        ("testapp.BoardsChannel", board.pk), (ROOM, room.pk)]
+    assert len({u["lsn"] for u in updates}) == 1
+    pipeline.assert_converged(ROOM, room.pk)
+    pipeline.assert_converged("testapp.BoardsChannel", board.pk)
+
+
+def test_deleting_the_anchor_row_tombstones_everything(pipeline):
+    room = Room.objects.create(name="r")
+    Message.objects.create(room=room, text="a")
+    pk = room.pk
+    pipeline.heat(ROOM, pk)
+    room.delete()
+    pipeline.pump()
+    assert pipeline.cached(ROOM, pk) == {}
+    tombs = [t for u in pipeline.updates() for t in u["tombstones"]]
+    assert ("testapp.RoomSerializer", pk) in {(t["_type"], t["_pk"]) for t in tombs}
+
+
+def test_bulk_update_is_captured(pipeline):
+    room = Room.objects.create(name="r")
+    msgs = Message.objects.bulk_create([Message(room=room, text=str(i)) for i in range(5)])
+    pipeline.heat(ROOM, room.pk)
+    for m in msgs:
+        m.text = f"new{m.pk}"
+    Message.objects.bulk_update(msgs, ["text"])
+    pipeline.pump()
+    (update,) = pipeline.updates()
+    assert sorted(i["text"] for i in update["instances"]) == sorted(f"new{m.pk}" for m in msgs)
+    pipeline.assert_converged(ROOM, room.pk)
+
+
+def test_new_anchor_of_auto_update_list_channel_is_announced(pipeline):
+    from tests.testapp.models import Board
+
+    alice = User.objects.create(username="alice")
+    first = Board.objects.create(owner=alice, title="first")
+    pipeline.heat("testapp.BoardsChannel", first.pk)
+    board = Board.objects.create(owner=alice, title="new")
+    pipeline.pump()
+    (created,) = pipeline.updates()
+    assert created == {"type": "rx.anchor_created", "channel": "testapp.BoardsChannel",
+                       "anchor": board.pk, "lsn": created["lsn"]}
