@@ -102,9 +102,11 @@ class Cache:
 
     def mark_hot(self, label: str, anchor: Any, lsn: int) -> None:
         """Record that an anchor is hot, loaded at ``lsn``."""
+        key = f"{label}:{jsonable(anchor)}"
+        # _id repeated in the replacement: nx-27017 would generate one for the upsert otherwise.
         self.meta.replace_one(
-            {"_id": f"{label}:{jsonable(anchor)}"},
-            {"channel": label, "anchor": jsonable(anchor), "state": "hot", "lsn": lsn,
+            {"_id": key},
+            {"_id": key, "channel": label, "anchor": jsonable(anchor), "state": "hot", "lsn": lsn,
              "heated_at": time.time()},
             upsert=True,
         )  # fmt: skip

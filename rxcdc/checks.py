@@ -59,3 +59,47 @@ def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         except ImproperlyConfigured as exc:
             errors.append(checks.Error(str(exc), obj=channel, id="rxcdc.E020"))
     return errors
+
+
+@checks.register("rxcdc")
+def check_database(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The database can stream to rx_replicate: wal_level, privileges, wal2json, primary keys."""
+    from replication.errors import ConfigurationError, ReplicationError, SlotInUse
+    from replication.slot import preflight
+
+    if not getattr(settings, "RX_CHECK_DATABASE", True) or check_settings():
+        return []
+    try:
+        preflight(conf.replication_dsn(), conf.get("RX_SLOT_NAME"))
+    except SlotInUse:
+        pass  # a worker is running: that is what we want
+    except ConfigurationError as exc:
+        return [checks.Error(str(exc), id="rxcdc.E001")]
+    except (ReplicationError, Exception) as exc:  # unreachable: say so, do not block startup
+        return [checks.Warning(f"could not check the database for rxcdc: {exc}",
+                               id="rxcdc.W001")]  # fmt: skip
+    return _tables_without_identity()
+
+
+def _tables_without_identity() -> list[checks.CheckMessage]:
+    """Tracked tables whose UPDATE/DELETE the WAL would carry without a key."""
+    from django.db import connections
+
+    from rxcdc.channels import all_channels
+
+    tables = sorted({t for c in all_channels() for t in c.state().tables()})
+    if not tables:
+        return []
+    with connections[conf.get("RX_DATABASE")].cursor() as cur:
+        cur.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relreplident = 'd'"
+            " AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid"
+            " AND i.indisprimary)", [conf.get("RX_SCHEMA"), tables],
+        )  # fmt: skip
+        missing = [row[0] for row in cur.fetchall()]
+    return [checks.Error(
+        f"table {t!r} is tracked by rxcdc but has no primary key: its UPDATEs and DELETEs "
+        "reach the WAL without a row identity", id="rxcdc.E002",
+        hint=f"Add a primary key, or ALTER TABLE {t} REPLICA IDENTITY FULL.")
+        for t in missing]  # fmt: skip

@@ -13,6 +13,7 @@ from rxcdc.serialize import jsonable
 __all__ = ["HeatRequest", "Heater", "alive_key"]
 
 HEAT_QUEUE = "rx:heat"
+COOL_QUEUE = "rx:cool"
 WORKER_KEY = "rx:worker"
 
 
@@ -71,6 +72,15 @@ class Heater:
         for label, anchor in keys:
             pipe.exists(alive_key(label, anchor))
         return [k for k, alive in zip(keys, pipe.execute(), strict=True) if not alive]
+
+    def request_cool(self, label: str | None, anchor: Any = None) -> None:
+        """Ask the worker to drop anchors from the cache (all, a channel's, or one)."""
+        self.redis.rpush(COOL_QUEUE, json.dumps({"label": label, "anchor": jsonable(anchor)}))
+
+    def pop_cool(self, limit: int = 100) -> list[tuple[str | None, Any]]:
+        """Take queued cool requests as (label or None, anchor or None)."""
+        return [(d["label"], d["anchor"]) for d in
+                (json.loads(i) for i in self.redis.lpop(COOL_QUEUE, limit) or ())]  # fmt: skip
 
     def announce_worker(self, pid: int, ttl: float) -> None:
         """Tell consumers a worker is running (so a missing one is reported, not waited on)."""

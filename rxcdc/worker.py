@@ -191,6 +191,8 @@ class Worker:
             self._next_announce = now + 5.0
         for req in self.heater.pop():
             self.heat(req)
+        for label, anchor in self.heater.pop_cool():
+            self._cool_on_request(label, anchor)
         if now >= self._next_cool:
             self._next_cool = now + min(5.0, self.cache_ttl / 4)
             for key in self.heater.expired(list(self.state.anchors)):
@@ -221,6 +223,17 @@ class Worker:
             log.warning("heat %s:%s failed: %s", req.label, req.anchor, exc)
             reply["error"] = str(exc)
         self.publisher.send(req.reply, reply)
+
+    def _cool_on_request(self, label: str | None, anchor: Any) -> None:
+        """``rx_cache clear``: drop matching anchors; connected clients get a reset."""
+        keys = [k for k in self.state.anchors if label in (None, k[0])
+                and anchor in (None, jsonable(k[1]))]  # fmt: skip
+        for key in keys:
+            self.cool(key)
+        self.publisher.group_send([(anchor_group(*k), {"type": "rx.reset", "channel": k[0],
+                                   "anchor": jsonable(k[1]), "lsn": self.position})
+                                   for k in keys])  # fmt: skip
+        log.info("cleared %d anchors on request", len(keys))
 
     def cool(self, key: AnchorKey) -> None:
         """Forget an anchor and remove its documents."""

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+
 from django.core.management.base import BaseCommand, CommandParser
 
 from rxcdc import conf
 from rxcdc.cache import Cache
+from rxcdc.channels import get_channel
+from rxcdc.heat import Heater
+from rxcdc.serialize import jsonable
+
+
+def _pk(label: str, anchor: str) -> Any:
+    """The anchor as its primary-key type (the command line gives strings)."""
+    return jsonable(get_channel(label).state().root.model._meta.pk.to_python(anchor))
 
 
 class Command(BaseCommand):
@@ -22,9 +32,18 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         cache = Cache(conf.mongo_url(), conf.get("RX_MONGO_DB"))
+        label, anchor = options["channel"], options["anchor"]
+        if label is not None:
+            get_channel(label)  # fail early on a typo
         if options["action"] == "clear":
-            n = cache.clear(options["channel"], options["anchor"])
-            self.stdout.write(f"cleared {n} anchors")
+            heater = Heater(redis.Redis.from_url(conf.redis_url()))
+            if heater.worker_alive():
+                # The worker is the cache's only writer: it clears and resets its clients.
+                heater.request_cool(label, anchor and _pk(label, anchor))
+                self.stdout.write("asked the running worker to clear the matching anchors")
+            else:
+                n = cache.clear(label, anchor and _pk(label, anchor))
+                self.stdout.write(f"cleared {n} anchors")
             return
         rows = [m for m in cache.status()
                 if options["channel"] in (None, m["channel"])
