@@ -63,9 +63,14 @@ class Cache:
             docs[doc_id(anchor, type_key, pk)] = self._doc(anchor, type_key, lsn, row)
         for (type_key, pk), user in delta.tombstones.items():
             docs[doc_id(anchor, type_key, pk)] = {
-                "_id": doc_id(anchor, type_key, pk), "a": jsonable(anchor), "t": type_key,
-                "pk": jsonable(pk), "_lsn": lsn, "u": jsonable(user), "del": True,
-            }  # fmt: skip
+                "_id": doc_id(anchor, type_key, pk),
+                "a": jsonable(anchor),
+                "t": type_key,
+                "pk": jsonable(pk),
+                "_lsn": lsn,
+                "u": jsonable(user),
+                "del": True,
+            }
         return self._guarded_write(self.collection(label), docs, lsn)
 
     def _guarded_write(self, coll: Collection[Doc], docs: dict[str, Doc], lsn: int) -> int:
@@ -73,8 +78,9 @@ class Cache:
             return 0
         # Guarded replace for documents that exist, plain insert for the rest; a duplicate key
         # on insert means a newer writer got there first (MongoDB and nx-27017 agree on this).
-        existing = {d["_id"]: d["_lsn"] for d in coll.find({"_id": {"$in": list(docs)}},
-                                                            {"_lsn": 1})}  # fmt: skip
+        existing = {
+            d["_id"]: d["_lsn"] for d in coll.find({"_id": {"$in": list(docs)}}, {"_lsn": 1})
+        }
         ops: list[InsertOne[Doc] | ReplaceOne[Doc]] = []
         for key, doc in docs.items():
             if key not in existing:
@@ -94,11 +100,18 @@ class Cache:
     @staticmethod
     def _doc(anchor: Any, type_key: str, lsn: int, row: Row) -> Doc:
         return {
-            "_id": doc_id(anchor, type_key, row.pk), "a": jsonable(anchor), "t": type_key,
-            "pk": jsonable(row.pk), "_lsn": lsn, "u": jsonable(row.user), "del": False,
-            "data": row.doc, "links": jsonable(row.links), "through": jsonable(row.through),
+            "_id": doc_id(anchor, type_key, row.pk),
+            "a": jsonable(anchor),
+            "t": type_key,
+            "pk": jsonable(row.pk),
+            "_lsn": lsn,
+            "u": jsonable(row.user),
+            "del": False,
+            "data": row.doc,
+            "links": jsonable(row.links),
+            "through": jsonable(row.through),
             "pfk": jsonable(row.parent_fk),
-        }  # fmt: skip
+        }
 
     def mark_hot(self, label: str, anchor: Any, lsn: int) -> None:
         """Record that an anchor is hot, loaded at ``lsn``."""
@@ -106,21 +119,37 @@ class Cache:
         # _id repeated in the replacement: nx-27017 would generate one for the upsert otherwise.
         self.meta.replace_one(
             {"_id": key},
-            {"_id": key, "channel": label, "anchor": jsonable(anchor), "state": "hot", "lsn": lsn,
-             "heated_at": time.time()},
+            {
+                "_id": key,
+                "channel": label,
+                "anchor": jsonable(anchor),
+                "state": "hot",
+                "lsn": lsn,
+                "heated_at": time.time(),
+            },
             upsert=True,
-        )  # fmt: skip
+        )
 
     def tombstone_missing(self, label: str, anchor: Any, keep: set[str], lsn: int) -> int:
         """Tombstone every live document of an anchor whose ``_id`` is not in ``keep``."""
         coll = self.collection(label)
-        stale = {d["_id"]: d for d in coll.find({"a": jsonable(anchor), "del": False},
-                                                {"t": 1, "pk": 1, "u": 1})}  # fmt: skip
+        stale = {
+            d["_id"]: d
+            for d in coll.find({"a": jsonable(anchor), "del": False}, {"t": 1, "pk": 1, "u": 1})
+        }
         docs = {
-            key: {"_id": key, "a": jsonable(anchor), "t": d["t"], "pk": d["pk"], "_lsn": lsn,
-                  "u": d.get("u"), "del": True}
-            for key, d in stale.items() if key not in keep
-        }  # fmt: skip
+            key: {
+                "_id": key,
+                "a": jsonable(anchor),
+                "t": d["t"],
+                "pk": d["pk"],
+                "_lsn": lsn,
+                "u": d.get("u"),
+                "del": True,
+            }
+            for key, d in stale.items()
+            if key not in keep
+        }
         for key, doc in docs.items():
             coll.replace_one({"_id": key}, doc)
         return len(docs)
@@ -185,7 +214,8 @@ def row_from_doc(layer: Layer, doc: Doc) -> Row:
         links={n: [child_pk(n, v) for v in ids] for n, ids in (doc.get("links") or {}).items()},
         through=through,
         user=doc.get("u"),
-        parent_fk=parent_pk.to_python(doc["pfk"]) if parent_pk and doc.get("pfk") is not None
+        parent_fk=parent_pk.to_python(doc["pfk"])
+        if parent_pk and doc.get("pfk") is not None
         else None,
     )
 

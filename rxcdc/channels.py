@@ -78,8 +78,9 @@ class StateChannel:
 
     def list_instances(self, user: Any, **url_kwargs: Any) -> QuerySet[Any]:
         """List channels: the anchors this user starts with."""
-        raise NotImplementedError(f"{type(self).__name__} is a list channel: "
-                                  "define list_instances()")  # fmt: skip
+        raise NotImplementedError(
+            f"{type(self).__name__} is a list channel: define list_instances()"
+        )
 
     def is_visible(self, user: Any, instance: Model, **url_kwargs: Any) -> bool:
         """List channels with ``auto_update``: should a new anchor reach this user? Default: no."""

@@ -18,32 +18,49 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     for name in ("RX_CACHE_TTL", "RX_HEAT_TIMEOUT", "RX_HEARTBEAT_INTERVAL"):
         value = conf.get(name)
         if not isinstance(value, int | float) or value <= 0:
-            errors.append(checks.Error(f"{name} must be a positive number of seconds, "
-                                       f"not {value!r}", id="rxcdc.E010"))  # fmt: skip
+            errors.append(
+                checks.Error(
+                    f"{name} must be a positive number of seconds, not {value!r}", id="rxcdc.E010"
+                )
+            )
     chunk = conf.get("RX_CHUNK_SIZE")
     if not isinstance(chunk, int) or chunk < 1:
-        errors.append(checks.Error(f"RX_CHUNK_SIZE must be a positive integer, not {chunk!r}",
-                                   id="rxcdc.E011"))  # fmt: skip
+        errors.append(
+            checks.Error(
+                f"RX_CHUNK_SIZE must be a positive integer, not {chunk!r}", id="rxcdc.E011"
+            )
+        )
     layers = getattr(settings, "CHANNEL_LAYERS", {}).get("default")
     if not layers:
-        errors.append(checks.Error(
-            "CHANNEL_LAYERS has no 'default' layer", id="rxcdc.E012",
-            hint="Configure channels_redis.core.RedisChannelLayer; rxcdc pushes through it."))  # fmt: skip
+        errors.append(
+            checks.Error(
+                "CHANNEL_LAYERS has no 'default' layer",
+                id="rxcdc.E012",
+                hint="Configure channels_redis.core.RedisChannelLayer; rxcdc pushes through it.",
+            )
+        )
     elif "InMemory" in str(layers.get("BACKEND", "")):
-        errors.append(checks.Error(
-            "the in-memory channel layer cannot reach consumers from the rx_replicate process",
-            id="rxcdc.E013", hint="Use channels_redis.core.RedisChannelLayer."))  # fmt: skip
+        errors.append(
+            checks.Error(
+                "the in-memory channel layer cannot reach consumers from the rx_replicate process",
+                id="rxcdc.E013",
+                hint="Use channels_redis.core.RedisChannelLayer.",
+            )
+        )
     alias = conf.get("RX_DATABASE")
     db = settings.DATABASES.get(alias)
     if db is None or "postgresql" not in db.get("ENGINE", ""):
-        errors.append(checks.Error(f"RX_DATABASE {alias!r} must be a PostgreSQL database",
-                                   id="rxcdc.E014"))  # fmt: skip
-    for url, name, schemes in ((conf.mongo_url(), "RX_MONGO_URL/MONGO_URL", ("mongodb",)),
-                               (conf.redis_url(), "RX_REDIS_URL/REDIS_URL", ("redis", "rediss",
-                                                                          "unix"))):  # fmt: skip
+        errors.append(
+            checks.Error(f"RX_DATABASE {alias!r} must be a PostgreSQL database", id="rxcdc.E014")
+        )
+    for url, name, schemes in (
+        (conf.mongo_url(), "RX_MONGO_URL/MONGO_URL", ("mongodb",)),
+        (conf.redis_url(), "RX_REDIS_URL/REDIS_URL", ("redis", "rediss", "unix")),
+    ):
         if url.split(":", 1)[0].split("+", 1)[0] not in schemes:
-            errors.append(checks.Error(f"{name} is not a {schemes[0]} URL: {url!r}",
-                                       id="rxcdc.E015"))  # fmt: skip
+            errors.append(
+                checks.Error(f"{name} is not a {schemes[0]} URL: {url!r}", id="rxcdc.E015")
+            )
     return errors
 
 
@@ -76,8 +93,7 @@ def check_database(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     except ConfigurationError as exc:
         return [checks.Error(str(exc), id="rxcdc.E001")]
     except (ReplicationError, Exception) as exc:  # unreachable: say so, do not block startup
-        return [checks.Warning(f"could not check the database for rxcdc: {exc}",
-                               id="rxcdc.W001")]  # fmt: skip
+        return [checks.Warning(f"could not check the database for rxcdc: {exc}", id="rxcdc.W001")]
     return _tables_without_identity()
 
 
@@ -95,11 +111,16 @@ def _tables_without_identity() -> list[checks.CheckMessage]:
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relreplident = 'd'"
             " AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid"
-            " AND i.indisprimary)", [conf.get("RX_SCHEMA"), tables],
-        )  # fmt: skip
+            " AND i.indisprimary)",
+            [conf.get("RX_SCHEMA"), tables],
+        )
         missing = [row[0] for row in cur.fetchall()]
-    return [checks.Error(
-        f"table {t!r} is tracked by rxcdc but has no primary key: its UPDATEs and DELETEs "
-        "reach the WAL without a row identity", id="rxcdc.E002",
-        hint=f"Add a primary key, or ALTER TABLE {t} REPLICA IDENTITY FULL.")
-        for t in missing]  # fmt: skip
+    return [
+        checks.Error(
+            f"table {t!r} is tracked by rxcdc but has no primary key: its UPDATEs and DELETEs "
+            "reach the WAL without a row identity",
+            id="rxcdc.E002",
+            hint=f"Add a primary key, or ALTER TABLE {t} REPLICA IDENTITY FULL.",
+        )
+        for t in missing
+    ]

@@ -28,14 +28,16 @@ def get(name: str) -> Any:
 
 def mongo_url() -> str:
     """The MongoDB URL: ``RX_MONGO_URL``, ``MONGO_URL`` or a local default."""
-    return str(get("RX_MONGO_URL") or getattr(settings, "MONGO_URL", None)
-               or "mongodb://localhost:27017")  # fmt: skip
+    return str(
+        get("RX_MONGO_URL") or getattr(settings, "MONGO_URL", None) or "mongodb://localhost:27017"
+    )
 
 
 def redis_url() -> str:
     """The Redis URL for heat requests and liveness keys."""
-    return str(get("RX_REDIS_URL") or getattr(settings, "REDIS_URL", None)
-               or "redis://localhost:6379/0")  # fmt: skip
+    return str(
+        get("RX_REDIS_URL") or getattr(settings, "REDIS_URL", None) or "redis://localhost:6379/0"
+    )
 
 
 def replication_dsn() -> str:
@@ -43,8 +45,14 @@ def replication_dsn() -> str:
     from django.db import connections
 
     params = connections[get("RX_DATABASE")].get_connection_params()
-    keys = {"host": "host", "port": "port", "user": "user", "password": "password",
-            "dbname": "dbname", "sslmode": "sslmode"}  # fmt: skip
+    keys = {
+        "host": "host",
+        "port": "port",
+        "user": "user",
+        "password": "password",
+        "dbname": "dbname",
+        "sslmode": "sslmode",
+    }
     if "database" in params and "dbname" not in params:
         params["dbname"] = params["database"]
     parts = [f"{k}={_quote(params[p])}" for p, k in keys.items() if params.get(p)]

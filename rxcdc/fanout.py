@@ -37,8 +37,13 @@ def _safe(name: str) -> str:
 
 def instance(type_key: str, pk: Any, lsn: int, row: Row) -> dict[str, Any]:
     """A flat instance as it travels: the serializer's fields plus ``_type``, ``_pk``, ``_lsn``."""
-    return {**row.doc, "_type": type_key, "_pk": jsonable(pk), "_lsn": lsn,
-            "_user": jsonable(row.user)}  # fmt: skip
+    return {
+        **row.doc,
+        "_type": type_key,
+        "_pk": jsonable(pk),
+        "_lsn": lsn,
+        "_user": jsonable(row.user),
+    }
 
 
 def update_message(
@@ -53,9 +58,11 @@ def update_message(
         "part": part,
         "last": last,
         "instances": [instance(t, pk, lsn, row) for (t, pk), row in delta.upserts.items()],
-        "tombstones": [{"_type": t, "_pk": jsonable(pk), "_lsn": lsn, "_user": jsonable(user)}
-                       for (t, pk), user in delta.tombstones.items()],
-    }  # fmt: skip
+        "tombstones": [
+            {"_type": t, "_pk": jsonable(pk), "_lsn": lsn, "_user": jsonable(user)}
+            for (t, pk), user in delta.tombstones.items()
+        ],
+    }
 
 
 class Publisher:
@@ -67,8 +74,9 @@ class Publisher:
     def __init__(self, timeout: float = 10.0) -> None:
         self.timeout = timeout
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="rx-publisher",
-                                        daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="rx-publisher", daemon=True
+        )
         self._thread.start()
 
     def group_send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -42,8 +42,10 @@ class Heater:
         """Queue a heat request and mark the anchor alive."""
         pipe = self.redis.pipeline()
         pipe.set(alive_key(req.label, req.anchor), 1, px=int(ttl * 1000))
-        pipe.rpush(HEAT_QUEUE, json.dumps({"label": req.label, "anchor": jsonable(req.anchor),
-                                            "reply": req.reply}))  # fmt: skip
+        pipe.rpush(
+            HEAT_QUEUE,
+            json.dumps({"label": req.label, "anchor": jsonable(req.anchor), "reply": req.reply}),
+        )
         pipe.execute()
 
     def touch(self, label: str, anchor: Any, ttl: float) -> None:
@@ -57,7 +59,7 @@ class Heater:
     # worker side
     def pop(self, limit: int = 100) -> list[HeatRequest]:
         """Take up to ``limit`` queued requests."""
-        raw = self.redis.lpop(HEAT_QUEUE, limit)
+        raw = cast("list[bytes] | None", self.redis.lpop(HEAT_QUEUE, limit))
         out = []
         for item in raw or ():
             data = json.loads(item)
@@ -79,8 +81,13 @@ class Heater:
 
     def pop_cool(self, limit: int = 100) -> list[tuple[str | None, Any]]:
         """Take queued cool requests as (label or None, anchor or None)."""
-        return [(d["label"], d["anchor"]) for d in
-                (json.loads(i) for i in self.redis.lpop(COOL_QUEUE, limit) or ())]  # fmt: skip
+        return [
+            (d["label"], d["anchor"])
+            for d in (
+                json.loads(i)
+                for i in cast("list[bytes] | None", self.redis.lpop(COOL_QUEUE, limit)) or ()
+            )
+        ]
 
     def announce_worker(self, pid: int, ttl: float) -> None:
         """Tell consumers a worker is running (so a missing one is reported, not waited on)."""

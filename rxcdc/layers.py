@@ -103,7 +103,8 @@ def _add_layer(
     owner: str,
 ) -> Layer:
     model = serializer.Meta.model
-    relation, extra = Relation.ROOT, {}
+    relation: Relation = Relation.ROOT
+    extra: dict[str, Any] = {}
     field_name = source = None
     many = False
     if parent is not None and nested is not None:
@@ -129,8 +130,9 @@ def _add_layer(
     )
     layers.append(layer)
     for name, (child, child_source, child_many) in nested_fields.items():
-        layer.children.append(_add_layer(layers, child, layer, (name, child_source, child_many),
-                                         owner))  # fmt: skip
+        layer.children.append(
+            _add_layer(layers, child, layer, (name, child_source, child_many), owner)
+        )
     return layer
 
 
@@ -146,15 +148,20 @@ def _nested_fields(
             continue
         where = f"{owner}: field {type(serializer).__name__}.{name}"
         if not isinstance(child, serializers.ModelSerializer):
-            raise ImproperlyConfigured(f"{where} is a nested serializer that is not a "
-                                       "ModelSerializer: rxcdc cannot track its rows")  # fmt: skip
+            raise ImproperlyConfigured(
+                f"{where} is a nested serializer that is not a "
+                "ModelSerializer: rxcdc cannot track its rows"
+            )
         if not f.read_only:
-            raise ImproperlyConfigured(f"{where}: nested serializers in a state must be "
-                                       "read_only=True")  # fmt: skip
+            raise ImproperlyConfigured(
+                f"{where}: nested serializers in a state must be read_only=True"
+            )
         source = f.source or name
         if "." in source or source == "*":
-            raise ImproperlyConfigured(f"{where}: source {source!r} is not a model relation; "
-                                       "nest through a real relation field")  # fmt: skip
+            raise ImproperlyConfigured(
+                f"{where}: source {source!r} is not a model relation; "
+                "nest through a real relation field"
+            )
         out[name] = (child, source, many)
     return out
 
@@ -165,8 +172,9 @@ def _relation(
     try:
         f = parent_model._meta.get_field(source)
     except Exception as exc:
-        raise ImproperlyConfigured(f"{where}: {parent_model.__name__} has no relation "
-                                   f"{source!r}") from exc  # fmt: skip
+        raise ImproperlyConfigured(
+            f"{where}: {parent_model.__name__} has no relation {source!r}"
+        ) from exc
     if isinstance(f, models.ManyToManyField):
         through = f.remote_field.through
         parent_fk = through._meta.get_field(f.m2m_field_name())
@@ -179,8 +187,10 @@ def _relation(
         return Relation.FORWARD, {"fk_column": f.column}
     if isinstance(f, models.ForeignObjectRel) and isinstance(f.field, models.ForeignKey):
         return Relation.REVERSE, {"fk_column": f.field.column}
-    raise ImproperlyConfigured(f"{where}: {type(f).__name__} {source!r} cannot be tracked from the "
-                               "WAL (only FK, one-to-one and many-to-many relations can)")  # fmt: skip
+    raise ImproperlyConfigured(
+        f"{where}: {type(f).__name__} {source!r} cannot be tracked from the "
+        "WAL (only FK, one-to-one and many-to-many relations can)"
+    )
 
 
 def _through(through: type[models.Model], parent_fk: Any) -> dict[str, Any]:
@@ -201,8 +211,10 @@ def _user_key(
     try:
         f = model._meta.get_field(name)
     except Exception as exc:
-        raise ImproperlyConfigured(f"{owner}: {type(serializer).__name__}.Meta.user_key "
-                                   f"{name!r} is not a field of {model.__name__}") from exc  # fmt: skip
+        raise ImproperlyConfigured(
+            f"{owner}: {type(serializer).__name__}.Meta.user_key "
+            f"{name!r} is not a field of {model.__name__}"
+        ) from exc
     return str(f.attname)
 
 
@@ -227,6 +239,8 @@ def _check_type_keys(layers: list[Layer], owner: str) -> None:
     for layer in layers:
         other = seen.setdefault(layer.type_key, layer.serializer_class)
         if other is not layer.serializer_class:
-            raise ImproperlyConfigured(f"{owner}: two serializers map to type {layer.type_key!r} "
-                                       f"({other.__module__} and "
-                                       f"{layer.serializer_class.__module__}); rename one")  # fmt: skip
+            raise ImproperlyConfigured(
+                f"{owner}: two serializers map to type {layer.type_key!r} "
+                f"({other.__module__} and "
+                f"{layer.serializer_class.__module__}); rename one"
+            )

@@ -30,9 +30,7 @@ class Tracked:
 class Batch:
     """What a run of changes touched."""
 
-    dirty: dict[AnchorKey, set[tuple[Layer, Any]]] = field(
-        default_factory=lambda: defaultdict(set)
-    )
+    dirty: dict[AnchorKey, set[tuple[Layer, Any]]] = field(default_factory=lambda: defaultdict(set))
     reload: set[AnchorKey] = field(default_factory=set)  # re-read whole (TRUNCATE, anchor reborn)
     created: set[AnchorKey] = field(default_factory=set)  # new anchors of auto_update list channels
     changes: int = 0

@@ -37,10 +37,12 @@ def open_stream(worker: Worker, *, idle_tick: float = 0.05) -> ReplicationStream
     ensure_slot(dsn, slot)
     schema = conf.get("RX_SCHEMA")
     stream = ReplicationStream(
-        dsn, slot, [(schema, table) for table in worker.tables()],
+        dsn,
+        slot,
+        [(schema, table) for table in worker.tables()],
         chunk_size=int(conf.get("RX_CHUNK_SIZE")),
         heartbeat_interval=float(conf.get("RX_HEARTBEAT_INTERVAL")),
         idle_tick=idle_tick,
-    )  # fmt: skip
+    )
     worker.restore(slot_status(dsn, slot).confirmed_flush_lsn or 0)
     return stream

@@ -63,7 +63,8 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
 
 def _load_through(child: Layer, rows: dict[Any, Row]) -> None:
     # Through rows are our only way to route a later DELETE of a link (the WAL gives its id only).
-    assert child.through_model is not None and child.through_parent_attname is not None
+    assert child.through_model is not None
+    assert child.through_parent_attname is not None
     child_attname = _through_child_attname(child)
     name = child.field_name or ""
     for row in rows.values():

@@ -38,16 +38,19 @@ class Worker:
         *,
         cache_ttl: float | None = None,
     ) -> None:
-        self.channels = {c.label(): c for c in (channels if channels is not None
-                                                 else all_channels())}  # fmt: skip
+        self.channels = {
+            c.label(): c for c in (channels if channels is not None else all_channels())
+        }
         self.cache, self.heater, self.publisher = cache, heater, publisher
         self.cache_ttl = float(cache_ttl if cache_ttl is not None else conf.get("RX_CACHE_TTL"))
         self.state = HotState()
         self.router = Router(
-            [Tracked(label, c.state().layers, c.is_list() and c.auto_update())
-             for label, c in self.channels.items()],
+            [
+                Tracked(label, c.state().layers, c.is_list() and c.auto_update())
+                for label, c in self.channels.items()
+            ],
             self.state,
-        )  # fmt: skip
+        )
         self.position = 0  # commit LSN of the last transaction fully handled
         self._open: set[AnchorKey] = set()  # anchors sent a part of the current transaction
         self._in_transaction = False
@@ -106,6 +109,7 @@ class Worker:
         if chunk.index == 0:
             self._open.clear()
         broken = False
+        result: tuple[dict[AnchorKey, Delta], set[AnchorKey], set[AnchorKey]] | None = None
 
         def refresh() -> None:
             nonlocal broken, result
@@ -117,7 +121,6 @@ class Worker:
             result = self._refresh(chunk)
             broken = False
 
-        result: tuple[dict[AnchorKey, Delta], set[AnchorKey], set[AnchorKey]] | None = None
         self._retrying(refresh)
         assert result is not None
         deltas, resets, created = result
@@ -154,17 +157,29 @@ class Worker:
             self.cache.write(label, anchor, lsn, delta)
             msg = update_message(label, anchor, lsn, delta, part=chunk.index, last=chunk.last)
             if key in resets:
-                msg = {"type": "rx.reset", "channel": label, "anchor": jsonable(anchor),
-                       "lsn": lsn}  # fmt: skip
+                msg = {"type": "rx.reset", "channel": label, "anchor": jsonable(anchor), "lsn": lsn}
             messages.append((anchor_group(label, anchor), msg))
             self._open.add(key)
         if chunk.last:
             for key in self._open - set(deltas):
-                messages.append((anchor_group(*key), update_message(*key, lsn, Delta(),
-                                 part=chunk.index, last=True)))  # fmt: skip
+                messages.append(
+                    (
+                        anchor_group(*key),
+                        update_message(*key, lsn, Delta(), part=chunk.index, last=True),
+                    )
+                )
         for label, anchor in created:
-            messages.append((channel_group(label), {"type": "rx.anchor_created", "channel": label,
-                             "anchor": jsonable(anchor), "lsn": lsn}))  # fmt: skip
+            messages.append(
+                (
+                    channel_group(label),
+                    {
+                        "type": "rx.anchor_created",
+                        "channel": label,
+                        "anchor": jsonable(anchor),
+                        "lsn": lsn,
+                    },
+                )
+            )
         self.publisher.group_send(messages)
 
     def _reload(self, key: AnchorKey, lsn: int) -> Delta:
@@ -226,13 +241,27 @@ class Worker:
 
     def _cool_on_request(self, label: str | None, anchor: Any) -> None:
         """``rx_cache clear``: drop matching anchors; connected clients get a reset."""
-        keys = [k for k in self.state.anchors if label in (None, k[0])
-                and anchor in (None, jsonable(k[1]))]  # fmt: skip
+        keys = [
+            k
+            for k in self.state.anchors
+            if label in (None, k[0]) and anchor in (None, jsonable(k[1]))
+        ]
         for key in keys:
             self.cool(key)
-        self.publisher.group_send([(anchor_group(*k), {"type": "rx.reset", "channel": k[0],
-                                   "anchor": jsonable(k[1]), "lsn": self.position})
-                                   for k in keys])  # fmt: skip
+        self.publisher.group_send(
+            [
+                (
+                    anchor_group(*k),
+                    {
+                        "type": "rx.reset",
+                        "channel": k[0],
+                        "anchor": jsonable(k[1]),
+                        "lsn": self.position,
+                    },
+                )
+                for k in keys
+            ]
+        )
         log.info("cleared %d anchors on request", len(keys))
 
     def cool(self, key: AnchorKey) -> None:
@@ -247,9 +276,11 @@ class Worker:
         if self._stats["transactions"] or now >= self._next_log + interval:
             log.info(
                 "at %s: %.1f tx/s, %.0f changes/s, %d hot anchors",
-                _fmt(self.position), self._stats["transactions"] / elapsed,
-                self._stats["changes"] / elapsed, len(self.state.anchors),
-            )  # fmt: skip
+                _fmt(self.position),
+                self._stats["transactions"] / elapsed,
+                self._stats["changes"] / elapsed,
+                len(self.state.anchors),
+            )
         self._stats = {"transactions": 0, "changes": 0, "since": now}
         self._next_log = now + interval
 
@@ -264,21 +295,32 @@ class Worker:
                 return
             except _TRANSIENT as exc:
                 self.outages += 1
-                log.warning("%s unavailable (%s); retrying in %.1fs, not acknowledging",
-                            _service(exc), exc, delay)  # fmt: skip
+                log.warning(
+                    "%s unavailable (%s); retrying in %.1fs, not acknowledging",
+                    _service(exc),
+                    exc,
+                    delay,
+                )
                 close_old_connections()
-                time.sleep(delay * (0.5 + random.random()))  # noqa: S311 (jitter, not crypto)
+                time.sleep(delay * (0.5 + random.random()))  # jitter
                 delay = min(cap, delay * 2)
 
 
 def _transient() -> tuple[type[BaseException], ...]:
     import pymongo.errors
     import redis
-    from django.db import OperationalError, InterfaceError
+    from django.db import InterfaceError, OperationalError
 
-    return (pymongo.errors.ConnectionFailure, pymongo.errors.ServerSelectionTimeoutError,
-            redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError,
-            ConnectionError, TimeoutError)  # fmt: skip
+    return (
+        pymongo.errors.ConnectionFailure,
+        pymongo.errors.ServerSelectionTimeoutError,
+        redis.ConnectionError,
+        redis.TimeoutError,
+        OperationalError,
+        InterfaceError,
+        ConnectionError,
+        TimeoutError,
+    )
 
 
 _TRANSIENT = _transient()
@@ -287,7 +329,8 @@ _TRANSIENT = _transient()
 def _service(exc: BaseException) -> str:
     module = type(exc).__module__
     return {"pymongo": "MongoDB", "redis": "Redis", "django": "PostgreSQL"}.get(
-        module.split(".")[0], "a service")
+        module.split(".")[0], "a service"
+    )
 
 
 def _fmt(lsn: int) -> str:

@@ -48,8 +48,9 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if _services is None:
         return None
     s = _services
-    return (f"rxcdc services: postgres :{s.postgres.port}, redis :{s.redis.port}, "
-            f"mongo {s.mongo.url}")  # fmt: skip
+    return (
+        f"rxcdc services: postgres :{s.postgres.port}, redis :{s.redis.port}, mongo {s.mongo.url}"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -75,12 +76,14 @@ def drop_database(admin_dsn: str, name: str) -> None:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(
             "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots"
-            " WHERE database = %s AND active_pid IS NOT NULL", (name,),
-        )  # fmt: skip
+            " WHERE database = %s AND active_pid IS NOT NULL",
+            (name,),
+        )
         conn.execute(
             "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
-            " WHERE database = %s", (name,),
-        )  # fmt: skip
+            " WHERE database = %s",
+            (name,),
+        )
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )

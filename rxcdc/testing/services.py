@@ -163,21 +163,43 @@ class PostgresServer:
         log = self.root / "postgres.log"
         with open(log, "ab") as out:
             initdb = subprocess.run(
-                [str(bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
-                 "-E", "UTF8", "--no-sync", "--no-instructions"],
-                stdout=out, stderr=subprocess.STDOUT, **self._user_kwargs(user), check=False,
-            )  # fmt: skip
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                    "--no-instructions",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                **self._user_kwargs(user),
+                check=False,
+            )
         if initdb.returncode != 0:
             raise ServiceError(f"initdb failed: {_tail(log)}")
         options = {**self.DEFAULTS, **self.settings}
-        args = [str(bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
-                "-k", str(self.socket_dir)]  # fmt: skip
+        args = [
+            str(bindir / "postgres"),
+            "-D",
+            str(self.datadir),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.socket_dir),
+        ]
         for key, value in options.items():
             args += ["-c", f"{key}={value}"]
         self.proc = _spawn(args, log, **self._user_kwargs(user))
         socket_file = self.socket_dir / f".s.PGSQL.{self.port}"
-        _wait_until(lambda: socket_file.exists() and self._accepts(), self.proc,
-                    "postgres", log, timeout)  # fmt: skip
+        _wait_until(
+            lambda: socket_file.exists() and self._accepts(), self.proc, "postgres", log, timeout
+        )
 
     def _accepts(self) -> bool:
         import psycopg
@@ -209,17 +231,25 @@ class PostgresServer:
     def _user_kwargs(user: pwd.struct_passwd | None) -> dict[str, Any]:
         if user is None:
             return {}
-        return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [],
-                "env": {**os.environ, "HOME": user.pw_dir, "USER": "postgres"}}  # fmt: skip
+        return {
+            "user": user.pw_uid,
+            "group": user.pw_gid,
+            "extra_groups": [],
+            "env": {**os.environ, "HOME": user.pw_dir, "USER": "postgres"},
+        }
 
 
 def _spawn(args: list[str], log: Path, **kwargs: Any) -> subprocess.Popen[bytes]:
     out: IO[bytes]
     with open(log, "ab") as out:
         return subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent, **kwargs,
-        )  # fmt: skip
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+            **kwargs,
+        )
 
 
 @dataclass
@@ -239,10 +269,23 @@ class RedisServer:
         self.port = self.port or free_port()
         log = self.root / "redis.log"
         self.proc = _spawn(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.root), "--daemonize", "no"],
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+                "--daemonize",
+                "no",
+            ],
             log,
-        )  # fmt: skip
+        )
         _wait_until(self._pong, self.proc, "redis-server", log, timeout)
 
     def _pong(self) -> bool:
@@ -289,12 +332,28 @@ class MongoServer:
         log = self.root / "nx-27017.log"
         # Its default pid/log files are shared by every instance: keep ours in the run dir.
         self.proc = _spawn(
-            [binary, "--data-dir", self.data_dir, "--host", "127.0.0.1", "-p", str(self.port),
-             "--log-file", str(log), "--pid-file", str(self.root / "nx-27017.pid")],
+            [
+                binary,
+                "--data-dir",
+                self.data_dir,
+                "--host",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "--log-file",
+                str(log),
+                "--pid-file",
+                str(self.root / "nx-27017.pid"),
+            ],
             self.root / "nx-27017.out",
-        )  # fmt: skip
-        _wait_until(lambda: _port_open(self.port), self.proc, "nx-27017",
-                    self.root / "nx-27017.out", timeout)  # fmt: skip
+        )
+        _wait_until(
+            lambda: _port_open(self.port),
+            self.proc,
+            "nx-27017",
+            self.root / "nx-27017.out",
+            timeout,
+        )
 
     def stop(self) -> None:
         _stop(self.proc, signal.SIGTERM)

@@ -36,8 +36,11 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="do not update " + str(DOC))
     args = parser.parse_args()
 
-    names = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])
-                   if m.name.startswith("bench_"))  # fmt: skip
+    names = sorted(
+        m.name
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if m.name.startswith("bench_")
+    )
     if args.only:
         names = [n for n in names if n == f"bench_{args.only}"]
     sections: list[tuple[str, list[Result]]] = []
@@ -49,8 +52,12 @@ def main() -> int:
             print(f"running {name} ({args.repeats} repeats)...", file=sys.stderr, flush=True)
             sections.append((name, module.run(services, args.repeats)))
     # Everything shares the CPUs with whatever else runs: say how busy the machine was.
-    machine.append(("load average (1 min)", f"{load_before:.2f} before, "
-                    f"{os.getloadavg()[0]:.2f} after (includes this run)"))  # fmt: skip
+    machine.append(
+        (
+            "load average (1 min)",
+            f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after (includes this run)",
+        )
+    )
     report = render(machine, sections, args.repeats)
     print(report)
     if not args.no_write:
@@ -67,10 +74,21 @@ def describe_machine(services: LocalServices) -> list[tuple[str, str]]:
     with psycopg2.connect(services.postgres.dsn()) as conn, conn.cursor() as cur:
         cur.execute("SHOW server_version")
         (pg_version,) = cur.fetchone()
-    wal2json = subprocess.run(
-        ["dpkg-query", "-W", "-f", "${Version}", f"postgresql-{pg_version.split('.')[0]}-wal2json"],
-        capture_output=True, text=True, check=False,
-    ).stdout or "unknown"  # fmt: skip
+    wal2json = (
+        subprocess.run(
+            [
+                "dpkg-query",
+                "-W",
+                "-f",
+                "${Version}",
+                f"postgresql-{pg_version.split('.')[0]}-wal2json",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        or "unknown"
+    )
     return [
         ("CPU", cpu[1] if cpu else platform.processor() or "unknown"),
         ("cores", str(os.cpu_count())),
@@ -81,8 +99,9 @@ def describe_machine(services: LocalServices) -> list[tuple[str, str]]:
     ]
 
 
-def render(machine: list[tuple[str, str]], sections: list[tuple[str, list[Result]]],
-           repeats: int) -> str:  # fmt: skip
+def render(
+    machine: list[tuple[str, str]], sections: list[tuple[str, list[Result]]], repeats: int
+) -> str:
     lines = [
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {repeats} repeats; each figure is the "
         "median over the repeats, with (min..max, n).",
@@ -90,15 +109,21 @@ def render(machine: list[tuple[str, str]], sections: list[tuple[str, list[Result
         *[f"- {key}: {value}" for key, value in machine],
     ]
     for name, results in sections:
-        lines += ["", f"### {name}", "",
-                  "| metric | value | baseline (same run) | ratio | target | met |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "",
+            f"### {name}",
+            "",
+            "| metric | value | baseline (same run) | ratio | target | met |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in results:
             baseline = f"{spread(r.baseline)} {r.unit}" if r.baseline else "—"
             ratio = f"{r.ratio:.0%}" if r.ratio is not None else "—"
             met = {True: "yes", False: "**no**", None: "—"}[r.met]
-            lines.append(f"| {r.metric} | {spread(r.samples)} {r.unit} | {baseline} | {ratio} "
-                         f"| {r.target} | {met} |")  # fmt: skip
+            lines.append(
+                f"| {r.metric} | {spread(r.samples)} {r.unit} | {baseline} | {ratio} "
+                f"| {r.target} | {met} |"
+            )
     return "\n".join(lines)
 
 

@@ -54,11 +54,17 @@ def run(services: LocalServices, repeats: int) -> list[Result]:
         p99.append(_percentile(latencies, 99))
     return [
         Result("decode: pg_recvlogical → /dev/null", "changes/s", recvlogical),
-        Result("decode: ReplicationStream, typed changes", "changes/s", ours,
-               baseline=recvlogical, baseline_name="pg_recvlogical", at_least=0.5),
+        Result(
+            "decode: ReplicationStream, typed changes",
+            "changes/s",
+            ours,
+            baseline=recvlogical,
+            baseline_name="pg_recvlogical",
+            at_least=0.5,
+        ),
         Result(f"commit → caller latency p50 ({LATENCY_TRANSACTIONS} single-row txns)", "ms", p50),
         Result(f"commit → caller latency p99 ({LATENCY_TRANSACTIONS} single-row txns)", "ms", p99),
-    ]  # fmt: skip
+    ]
 
 
 def _fresh_database(services: LocalServices) -> str:
@@ -68,10 +74,14 @@ def _fresh_database(services: LocalServices) -> str:
     dsn = services.postgres.dsn(DATABASE)
     with psycopg.connect(dsn, autocommit=True) as conn:
         # The table of environment.md §3c; no autovacuum, so no unrelated WAL mid-measurement.
-        conn.execute("CREATE TABLE bench (id int PRIMARY KEY, fk int, txt text, ts timestamptz,"
-                     " num numeric) WITH (autovacuum_enabled = false)")  # fmt: skip
-        conn.execute("INSERT INTO bench SELECT i, i % 100, md5(i::text), now(), i * 1.25"
-                     f" FROM generate_series(1, {ROWS}) i")  # fmt: skip
+        conn.execute(
+            "CREATE TABLE bench (id int PRIMARY KEY, fk int, txt text, ts timestamptz,"
+            " num numeric) WITH (autovacuum_enabled = false)"
+        )
+        conn.execute(
+            "INSERT INTO bench SELECT i, i % 100, md5(i::text), now(), i * 1.25"
+            f" FROM generate_series(1, {ROWS}) i"
+        )
         conn.execute("CREATE TABLE ping (id int PRIMARY KEY, at timestamptz)")
     return dsn
 
@@ -84,8 +94,9 @@ def _update_all(dsn: str) -> int:
         ensure_slot(dsn, "bench_recvlogical")
         conn.execute("UPDATE bench SET txt = txt || 'x', num = num + 1, ts = now()")
         content = json.dumps({"emitted_at": datetime.now(UTC).isoformat()})
-        row = conn.execute("SELECT pg_logical_emit_message(false, %s, %s)::text",
-                           (HEARTBEAT_PREFIX, content)).fetchone()  # fmt: skip
+        row = conn.execute(
+            "SELECT pg_logical_emit_message(false, %s, %s)::text", (HEARTBEAT_PREFIX, content)
+        ).fetchone()
     assert row is not None
     high, low = row[0].split("/")
     return (int(high, 16) << 32) + int(low, 16)
@@ -128,7 +139,7 @@ def _read_recvlogical(services: LocalServices, slot: str, marker: int) -> float:
         "/dev/null",
     ]
     for key, value in options.items():
-        command += ["-o", f"{key}={value}"]  # fmt: skip
+        command += ["-o", f"{key}={value}"]
     start = time.perf_counter()
     subprocess.run(command, check=True, timeout=120)
     return time.perf_counter() - start

@@ -50,8 +50,9 @@ class Listener:
             out = []
             while True:
                 try:
-                    out.append(await asyncio.wait_for(
-                        get_channel_layer().receive(self.channel), timeout))
+                    out.append(
+                        await asyncio.wait_for(get_channel_layer().receive(self.channel), timeout)
+                    )
                 except TimeoutError:
                     return out
 
@@ -76,9 +77,10 @@ class Pipeline:
     def pump(self, timeout: float = 30.0) -> None:
         """Process the WAL up to now: every commit before this call is applied and published."""
         with connection.cursor() as cur:
-            cur.execute("SELECT pg_logical_emit_message(false, %s, %s)::text",
-                        [HEARTBEAT_PREFIX, json.dumps({"emitted_at": datetime.now(UTC)
-                                                       .isoformat()})])
+            cur.execute(
+                "SELECT pg_logical_emit_message(false, %s, %s)::text",
+                [HEARTBEAT_PREFIX, json.dumps({"emitted_at": datetime.now(UTC).isoformat()})],
+            )
             (barrier,) = cur.fetchone()
         target = _lsn(barrier)
         deadline = time.monotonic() + timeout
@@ -96,8 +98,9 @@ class Pipeline:
         """Ask for an anchor the way a consumer does; returns the worker's reply."""
         self.listener.join(anchor_group(label, anchor))
         self.listener.join(channel_group(label))
-        self.worker.heater.request(HeatRequest(label, jsonable(anchor), self.listener.channel),
-                                   ttl=60)
+        self.worker.heater.request(
+            HeatRequest(label, jsonable(anchor), self.listener.channel), ttl=60
+        )
         self.pump()
         replies = [m for m in self.listener.drain() if m["type"] == "rx.hot"]
         assert len(replies) == 1, replies
@@ -108,8 +111,7 @@ class Pipeline:
         return [m for m in self.listener.drain() if m["type"] != "rx.hot"]
 
     def cached(self, label: str, anchor: Any) -> dict[tuple[str, Any], dict[str, Any]]:
-        return {(d["t"], d["pk"]): d["data"]
-                for d in self.worker.cache.anchor_docs(label, anchor)}
+        return {(d["t"], d["pk"]): d["data"] for d in self.worker.cache.anchor_docs(label, anchor)}
 
     def recomputed(self, label: str, anchor: Any) -> dict[tuple[str, Any], dict[str, Any]]:
         """A fresh serialization of the anchor straight from the database."""

@@ -17,8 +17,13 @@ def test_heat_loads_the_whole_anchor(pipeline):
     reply = pipeline.heat(ROOM, room.pk)
     assert reply["exists"] is True
     cached = pipeline.cached(ROOM, room.pk)
-    assert cached[(MSG, m.pk)] == {"id": m.pk, "text": "hi", "author": author.pk,
-                                   "tags": [m.tags.get().pk], "shout": "HI"}
+    assert cached[(MSG, m.pk)] == {
+        "id": m.pk,
+        "text": "hi",
+        "author": author.pk,
+        "tags": [m.tags.get().pk],
+        "shout": "HI",
+    }
     pipeline.assert_converged(ROOM, room.pk)
 
 
@@ -32,7 +37,8 @@ def test_save_updates_cache_and_publishes_the_row(pipeline):
     (update,) = pipeline.updates()
     assert update["type"] == "rx.update"
     assert [(i["_type"], i["_pk"], i["text"], i["shout"]) for i in update["instances"]] == [
-        (MSG, m.pk, "b", "B")]
+        (MSG, m.pk, "b", "B")
+    ]
     assert update["tombstones"] == []
     assert update["last"] is True
     pipeline.assert_converged(ROOM, room.pk)
@@ -82,8 +88,12 @@ def test_m2m_add_remove_set_clear(pipeline):
     m = Message.objects.create(room=room, text="a")
     t1, t2, t3 = (Tag.objects.create(name=n) for n in ("a", "b", "c"))
     pipeline.heat(ROOM, room.pk)
-    for op in (lambda: m.tags.add(t1, t2), lambda: m.tags.remove(t1), lambda: m.tags.set([t3]),
-               lambda: m.tags.clear()):
+    for op in (
+        lambda: m.tags.add(t1, t2),
+        lambda: m.tags.remove(t1),
+        lambda: m.tags.set([t3]),
+        lambda: m.tags.clear(),
+    ):
         op()
         pipeline.pump()
         pipeline.assert_converged(ROOM, room.pk)
@@ -112,7 +122,9 @@ def test_child_moved_to_another_anchor_leaves_and_arrives_with_subtree(pipeline)
     pipeline.pump()
     by_anchor = {u["anchor"]: u for u in pipeline.updates()}
     assert {(t["_type"], t["_pk"]) for t in by_anchor[r1.pk]["tombstones"]} == {
-        (MSG, m.pk), ("testapp.AuthorSerializer", author.pk)}
+        (MSG, m.pk),
+        ("testapp.AuthorSerializer", author.pk),
+    }
     arrived = {(i["_type"], i["_pk"]) for i in by_anchor[r2.pk]["instances"]}
     assert {(MSG, m.pk), ("testapp.AuthorSerializer", author.pk)} <= arrived
     pipeline.assert_converged(ROOM, r1.pk)
@@ -128,8 +140,9 @@ def test_fk_to_an_object_not_yet_in_state_ships_it(pipeline):
     m.save()
     pipeline.pump()
     (update,) = pipeline.updates()
-    assert ("testapp.AuthorSerializer", author.pk) in {(i["_type"], i["_pk"])
-                                                       for i in update["instances"]}
+    assert ("testapp.AuthorSerializer", author.pk) in {
+        (i["_type"], i["_pk"]) for i in update["instances"]
+    }
     pipeline.assert_converged(ROOM, room.pk)
 
 
@@ -182,9 +195,18 @@ def test_write_from_another_process_is_captured(pipeline):
     room = Room.objects.create(name="r")
     m = Message.objects.create(room=room, text="a")
     pipeline.heat(ROOM, room.pk)
-    subprocess.run(["psql", conf.replication_dsn(), "-v", "ON_ERROR_STOP=1", "-c",
-                    f"UPDATE testapp_message SET text = 'psql' WHERE id = {m.pk}"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "psql",
+            conf.replication_dsn(),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            f"UPDATE testapp_message SET text = 'psql' WHERE id = {m.pk}",
+        ],
+        check=True,
+        capture_output=True,
+    )
     pipeline.pump()
     (update,) = pipeline.updates()
     assert update["instances"][0]["text"] == "psql"
@@ -221,7 +243,9 @@ def test_one_transaction_touching_two_channels_sends_one_message_each(pipeline):
     pipeline.pump()
     updates = pipeline.updates()
     assert sorted((u["channel"], u["anchor"]) for u in updates) == [
-        ("testapp.BoardsChannel", board.pk), (ROOM, room.pk)]
+        ("testapp.BoardsChannel", board.pk),
+        (ROOM, room.pk),
+    ]
     assert len({u["lsn"] for u in updates}) == 1
     pipeline.assert_converged(ROOM, room.pk)
     pipeline.assert_converged("testapp.BoardsChannel", board.pk)
@@ -261,5 +285,9 @@ def test_new_anchor_of_auto_update_list_channel_is_announced(pipeline):
     board = Board.objects.create(owner=alice, title="new")
     pipeline.pump()
     (created,) = pipeline.updates()
-    assert created == {"type": "rx.anchor_created", "channel": "testapp.BoardsChannel",
-                       "anchor": board.pk, "lsn": created["lsn"]}
+    assert created == {
+        "type": "rx.anchor_created",
+        "channel": "testapp.BoardsChannel",
+        "anchor": board.pk,
+        "lsn": created["lsn"],
+    }

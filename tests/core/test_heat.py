@@ -42,8 +42,7 @@ def test_anchors_nobody_keeps_alive_are_cooled(pipeline, settings):
     pipeline.worker.cache_ttl = 0.4
     room = Room.objects.create(name="r")
     Message.objects.create(room=room, text="a")
-    pipeline.worker.heater.request(HeatRequest(ROOM, room.pk, pipeline.listener.channel),
-                                   ttl=0.3)
+    pipeline.worker.heater.request(HeatRequest(ROOM, room.pk, pipeline.listener.channel), ttl=0.3)
     pipeline.pump()
     assert (ROOM, room.pk) in pipeline.worker.state.anchors
     redis = pipeline.worker.heater.redis

@@ -1,12 +1,12 @@
 """Replays change nothing; restarts, kills and outages lose nothing."""
 
 import os
-import shutil
-import tempfile
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,8 +23,9 @@ ROOM = "testapp.RoomChannel"
 
 
 def _docs(pipeline, anchor):
-    return sorted(pipeline.worker.cache.anchor_docs(ROOM, anchor, live_only=False),
-                  key=lambda d: d["_id"])
+    return sorted(
+        pipeline.worker.cache.anchor_docs(ROOM, anchor, live_only=False), key=lambda d: d["_id"]
+    )
 
 
 def test_replaying_applied_transactions_changes_nothing(pipeline):
@@ -46,8 +47,10 @@ def test_replaying_applied_transactions_changes_nothing(pipeline):
 
 def test_restarted_worker_routes_from_the_restored_state(pipeline):
     room = Room.objects.create(name="r")
-    keep, gone = Message.objects.create(room=room, text="a"), Message.objects.create(room=room,
-                                                                                     text="b")
+    keep, gone = (
+        Message.objects.create(room=room, text="a"),
+        Message.objects.create(room=room, text="b"),
+    )
     pipeline.heat(ROOM, room.pk)
     pipeline.restart()
     gone.delete()  # only our restored state knows this row belonged to the room
@@ -96,11 +99,17 @@ def test_redis_outage_stops_acks_and_loses_nothing(pipeline, services):
     room = Room.objects.create(name="r")
     m = Message.objects.create(room=room, text="a")
     pipeline.heat(ROOM, room.pk)
-    _through_outage(pipeline, services.redis.stop, services.redis.start,
-                    lambda: Message.objects.filter(pk=m.pk).update(text="during outage"))
+    _through_outage(
+        pipeline,
+        services.redis.stop,
+        services.redis.start,
+        lambda: Message.objects.filter(pk=m.pk).update(text="during outage"),
+    )
     pipeline.assert_converged(ROOM, room.pk)
-    assert pipeline.cached(ROOM, room.pk)[("testapp.MessageSerializer", m.pk)]["text"] == \
-        "during outage"
+    assert (
+        pipeline.cached(ROOM, room.pk)[("testapp.MessageSerializer", m.pk)]["text"]
+        == "during outage"
+    )
 
 
 @pytest.fixture
@@ -160,8 +169,13 @@ def _start_worker_process(env, log: Path):
     """Start ``rx_replicate``; returns once it streams. Output goes to ``log`` (a pipe nobody
     reads would fill up and block the worker)."""
     out = log.open("a")
-    proc = subprocess.Popen([sys.executable, "-m", "django", "rx_replicate"], env=env,
-                            stdout=out, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "django", "rx_replicate"],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     out.close()
     deadline = time.monotonic() + 60
     while "rx_replicate: streaming" not in log.read_text().rsplit("--- start", 1)[-1]:
@@ -181,10 +195,14 @@ def test_sigkilled_worker_restarts_converge_under_write_load(pipeline, settings,
         pipeline.heat(ROOM, r)
         pipeline.worker.heater.touch(ROOM, r, ttl=3600)  # as a connected consumer would
     pipeline.stream.close()  # the subprocess workers take the slot over
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
-           "RXCDC_PG_NAME": connection.settings_dict["NAME"],
-           "RX_SLOT_NAME": settings.RX_SLOT_NAME, "RX_MONGO_DB": settings.RX_MONGO_DB,
-           "RX_CACHE_TTL": "3600"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "RXCDC_PG_NAME": connection.settings_dict["NAME"],
+        "RX_SLOT_NAME": settings.RX_SLOT_NAME,
+        "RX_MONGO_DB": settings.RX_MONGO_DB,
+        "RX_CACHE_TTL": "3600",
+    }
     stop, errors = threading.Event(), []
     writer = threading.Thread(target=_writer, args=(stop, rooms, errors))
     writer.start()
@@ -210,8 +228,9 @@ def test_sigkilled_worker_restarts_converge_under_write_load(pipeline, settings,
             if all(pipeline.cached(ROOM, r) == pipeline.recomputed(ROOM, r) for r in rooms):
                 break
             if time.monotonic() > deadline:
-                diff = {r: _diff(pipeline.cached(ROOM, r), pipeline.recomputed(ROOM, r))
-                        for r in rooms}
+                diff = {
+                    r: _diff(pipeline.cached(ROOM, r), pipeline.recomputed(ROOM, r)) for r in rooms
+                }
                 out = (tmp_path / "worker.log").read_text()[-4000:]
                 raise AssertionError(f"cache did not converge: {diff}\n{out}")
             time.sleep(0.2)  # polling a condition with a deadline

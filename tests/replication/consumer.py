@@ -39,8 +39,14 @@ def main() -> int:
     parser.add_argument("--ids", action="store_true", help="print the ids in each chunk")
     args = parser.parse_args()
 
-    stream = ReplicationStream(args.dsn, args.slot, [args.table], chunk_size=args.chunk_size,
-                               idle_tick=0.05, heartbeat_interval=None)  # fmt: skip
+    stream = ReplicationStream(
+        args.dsn,
+        args.slot,
+        [args.table],
+        chunk_size=args.chunk_size,
+        idle_tick=0.05,
+        heartbeat_interval=None,
+    )
     stop_on_signals(stream)
     ready = False
     done = 0

@@ -86,9 +86,13 @@ def test_values_do_not_depend_on_the_database_session_settings(db, pg_dsn, open_
     # The walsender renders values with its session's settings; the stream pins them, so
     # hostile database defaults must change nothing.
     dbname = db.info.dbname
-    for setting, value in [("DateStyle", "SQL, DMY"), ("TimeZone", "Asia/Kolkata"),
-                           ("IntervalStyle", "postgres_verbose"), ("bytea_output", "escape"),
-                           ("extra_float_digits", "0")]:  # fmt: skip
+    for setting, value in [
+        ("DateStyle", "SQL, DMY"),
+        ("TimeZone", "Asia/Kolkata"),
+        ("IntervalStyle", "postgres_verbose"),
+        ("bytea_output", "escape"),
+        ("extra_float_digits", "0"),
+    ]:
         db.execute(f"ALTER DATABASE \"{dbname}\" SET {setting} = '{value}'")
     db.execute(TYPES_DDL)
     stream = open_stream()
@@ -110,18 +114,31 @@ def test_nan_and_infinity_arrive_as_none_a_wal2json_2_5_limitation(db, open_stre
 
 
 def test_infinite_and_unrepresentable_dates_and_times(db, open_stream):
-    db.execute("CREATE TABLE t (id int PRIMARY KEY, d date, ts timestamp, tstz timestamptz,"
-               " tm time)")  # fmt: skip
+    db.execute(
+        "CREATE TABLE t (id int PRIMARY KEY, d date, ts timestamp, tstz timestamptz, tm time)"
+    )
     stream = open_stream()
-    db.execute("INSERT INTO t VALUES (1, 'infinity', '-infinity', 'infinity', '24:00'),"
-               " (2, '0044-03-15 BC', '0044-03-15 12:00 BC', '-infinity', '00:00')")  # fmt: skip
+    db.execute(
+        "INSERT INTO t VALUES (1, 'infinity', '-infinity', 'infinity', '24:00'),"
+        " (2, '0044-03-15 BC', '0044-03-15 12:00 BC', '-infinity', '00:00')"
+    )
     (_, changes), *_ = receive(stream, transactions(1)).complete
     assert [c.new for c in changes] == [
-        {"id": 1, "d": date.max, "ts": datetime.min,
-         "tstz": datetime.max.replace(tzinfo=UTC), "tm": "24:00:00"},
-        {"id": 2, "d": "0044-03-15 BC", "ts": "0044-03-15 12:00:00 BC",
-         "tstz": datetime.min.replace(tzinfo=UTC), "tm": time(0)},
-    ]  # fmt: skip
+        {
+            "id": 1,
+            "d": date.max,
+            "ts": datetime.min,
+            "tstz": datetime.max.replace(tzinfo=UTC),
+            "tm": "24:00:00",
+        },
+        {
+            "id": 2,
+            "d": "0044-03-15 BC",
+            "ts": "0044-03-15 12:00:00 BC",
+            "tstz": datetime.min.replace(tzinfo=UTC),
+            "tm": time(0),
+        },
+    ]
 
 
 def test_every_change_kind_arrives_in_wal_order_within_its_transaction(db, open_stream):
@@ -138,9 +155,15 @@ def test_every_change_kind_arrives_in_wal_order_within_its_transaction(db, open_
     (txn, changes), *_ = receive(stream, transactions(1)).complete
     lsn = [c.lsn for c in changes]
     assert [(type(c), c.lsn) for c in changes] == [
-        (Insert, lsn[0]), (Insert, lsn[1]), (Update, lsn[2]), (Delete, lsn[3]),
-        (Message, lsn[4]), (Insert, lsn[5]), (Truncate, lsn[6]), (Truncate, lsn[7]),
-    ]  # fmt: skip
+        (Insert, lsn[0]),
+        (Insert, lsn[1]),
+        (Update, lsn[2]),
+        (Delete, lsn[3]),
+        (Message, lsn[4]),
+        (Insert, lsn[5]),
+        (Truncate, lsn[6]),
+        (Truncate, lsn[7]),
+    ]
     assert lsn[:7] == sorted(lsn[:7])
     assert lsn[-1] == lsn[-2]  # one TRUNCATE record, reported once per table
     assert all(c.lsn < txn.commit_lsn for c in changes)

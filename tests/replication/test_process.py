@@ -28,9 +28,12 @@ class Consumer:
     def __init__(self, dsn: str, slot: str, table: str, *args: str):
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.replication.consumer", dsn, slot, table, *args],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.lines: list[dict[str, Any]] = []
         # A thread reads, so that waiting has a deadline (select would miss buffered lines).
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -99,8 +102,9 @@ def two_transactions(db):
 def test_sigkill_mid_transaction_loses_nothing(
     pg_dsn, slot, two_transactions, consumers, open_stream
 ):
-    victim = consumers(pg_dsn, slot, "t", "--chunk-size=2", "--transactions=2",
-                       "--hold-at-chunk=1", "--ids")  # fmt: skip
+    victim = consumers(
+        pg_dsn, slot, "t", "--chunk-size=2", "--transactions=2", "--hold-at-chunk=1", "--ids"
+    )
     victim.until("holding")
     first, *cut = victim.chunks()
     assert (first["ids"], first["last"]) == ([1], True)  # acknowledged
@@ -120,8 +124,9 @@ def test_sigkill_mid_transaction_loses_nothing(
 def test_sigterm_mid_transaction_exits_0_and_acknowledges_only_whole_transactions(
     pg_dsn, slot, two_transactions, consumers, open_stream
 ):
-    consumer = consumers(pg_dsn, slot, "t", "--chunk-size=2", "--transactions=2",
-                         "--hold-at-chunk=1")  # fmt: skip
+    consumer = consumers(
+        pg_dsn, slot, "t", "--chunk-size=2", "--transactions=2", "--hold-at-chunk=1"
+    )
     consumer.until("holding")
     consumer.proc.send_signal(signal.SIGTERM)
     consumer.release()  # let it return to the stream, which now stops
@@ -141,10 +146,13 @@ ROWS = 200_000
 
 @pytest.mark.slow
 def test_a_200k_row_update_streams_in_chunks_in_bounded_memory(pg_dsn, db, consumers):
-    db.execute("CREATE TABLE big (id int PRIMARY KEY, fk int, txt text, ts timestamptz,"
-               " num numeric)")  # fmt: skip
-    db.execute("INSERT INTO big SELECT i, i % 100, md5(i::text), now(), i * 1.25"
-               f" FROM generate_series(1, {ROWS}) i")  # fmt: skip
+    db.execute(
+        "CREATE TABLE big (id int PRIMARY KEY, fk int, txt text, ts timestamptz, num numeric)"
+    )
+    db.execute(
+        "INSERT INTO big SELECT i, i % 100, md5(i::text), now(), i * 1.25"
+        f" FROM generate_series(1, {ROWS}) i"
+    )
     ensure_slot(pg_dsn, "big")  # after the load: only the UPDATE is streamed
     consumer = consumers(pg_dsn, "big", "big", "--chunk-size=2000")
     baseline = consumer.until("ready")["rss"]

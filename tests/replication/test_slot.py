@@ -26,8 +26,11 @@ def test_ensure_slot_creates_a_wal2json_slot_once_and_drop_slot_removes_it(pg_ds
     assert ensure_slot(pg_dsn, "s1") is False
     status = slot_status(pg_dsn, "s1")
     assert (status.exists, status.plugin, status.database, status.active) == (
-        True, "wal2json", db.info.dbname, False,
-    )  # fmt: skip
+        True,
+        "wal2json",
+        db.info.dbname,
+        False,
+    )
     assert status.wal_status == "reserved"
     assert status.confirmed_flush_lsn is not None
     assert status.restart_lsn is not None

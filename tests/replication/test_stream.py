@@ -39,8 +39,10 @@ def current_lsn(db):
 
 
 def insert_rows(db, first, count):
-    db.execute("INSERT INTO t SELECT i, 'r' || i FROM generate_series(%s::int, %s::int) i",
-               (first, first + count - 1))  # fmt: skip
+    db.execute(
+        "INSERT INTO t SELECT i, 'r' || i FROM generate_series(%s::int, %s::int) i",
+        (first, first + count - 1),
+    )
 
 
 def ids(changes):
@@ -53,8 +55,11 @@ def test_a_large_transaction_arrives_in_chunks_of_bounded_size(db, table, open_s
     got = receive(stream, transactions(1))
     chunks = got.chunks
     assert [(c.index, len(c.changes), c.last) for c in chunks] == [
-        (0, 3, False), (1, 3, False), (2, 3, False), (3, 1, True),
-    ]  # fmt: skip
+        (0, 3, False),
+        (1, 3, False),
+        (2, 3, False),
+        (3, 1, True),
+    ]
     assert len({c.transaction for c in chunks}) == 1
     assert ids(got.complete[0][1]) == list(range(1, 11))
 
@@ -124,8 +129,9 @@ def test_acknowledged_transactions_are_not_redelivered_unacknowledged_ones_are_w
 
     again = receive(open_stream(chunk_size=2), transactions(2))
     assert [(txn, ids(changes)) for txn, changes in again.complete] == [
-        (unacked, [2, 3, 4, 5, 6]), (again.complete[1][0], [7]),
-    ]  # fmt: skip
+        (unacked, [2, 3, 4, 5, 6]),
+        (again.complete[1][0], [7]),
+    ]
     assert again.chunks[0].index == 0
 
 
@@ -152,8 +158,9 @@ def test_empty_transactions_never_move_the_slot_past_an_unacknowledged_one(db, t
     db.execute("INSERT INTO untracked VALUES (1)")
     marker = current_lsn(db)
     # A heartbeat emitted after the empty transaction proves the stream has read past it.
-    receive(stream, lambda got: any(
-        isinstance(e, Heartbeat) and e.lsn > marker for e in got.events))  # fmt: skip
+    receive(
+        stream, lambda got: any(isinstance(e, Heartbeat) and e.lsn > marker for e in got.events)
+    )
     assert stream.acked_lsn < unacked.commit_lsn
     stream.close()
     (again, _), *_ = receive(open_stream(), transactions(1)).complete
@@ -180,8 +187,10 @@ def test_ticks_arrive_while_nothing_happens(table, open_stream):
 
 
 def test_ticks_keep_coming_while_a_flood_of_skipped_transactions_streams_by(db, table, open_stream):
-    db.execute("DO $$ BEGIN FOR i IN 1..5000 LOOP INSERT INTO untracked VALUES (i); COMMIT;"
-               " END LOOP; END $$")  # fmt: skip
+    db.execute(
+        "DO $$ BEGIN FOR i IN 1..5000 LOOP INSERT INTO untracked VALUES (i); COMMIT;"
+        " END LOOP; END $$"
+    )
     insert_rows(db, 1, 1)
     got = receive(open_stream(idle_tick=0.001), transactions(1))
     assert isinstance(got.events[0], Tick)
@@ -191,8 +200,13 @@ def test_ticks_keep_coming_while_a_flood_of_skipped_transactions_streams_by(db, 
 def test_keepalives_are_answered_so_an_idle_stream_outlives_wal_sender_timeout(
     pg_dsn, slot, table, open_stream
 ):
-    stream = ReplicationStream(pg_dsn + " options='-c wal_sender_timeout=600ms'", slot, ["t"],
-                               heartbeat_interval=None, idle_tick=0.1)  # fmt: skip
+    stream = ReplicationStream(
+        pg_dsn + " options='-c wal_sender_timeout=600ms'",
+        slot,
+        ["t"],
+        heartbeat_interval=None,
+        idle_tick=0.1,
+    )
     with stream:
         receive(stream, lambda got: got.events)
         pid = slot_status(pg_dsn, slot).active_pid

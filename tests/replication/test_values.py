@@ -33,13 +33,15 @@ def test_an_interval_python_cannot_hold_stays_text():
     [
         ("{}", []),
         ("{1,NULL,3}", ["1", None, "3"]),
-        ('{"a b","c\\"d",NULL,"NULL","x,y","{}","back\\\\slash",""}',
-         ["a b", 'c"d', None, "NULL", "x,y", "{}", "back\\slash", ""]),
+        (
+            '{"a b","c\\"d",NULL,"NULL","x,y","{}","back\\\\slash",""}',
+            ["a b", 'c"d', None, "NULL", "x,y", "{}", "back\\slash", ""],
+        ),
         ("{{1,2},{3,4}}", [["1", "2"], ["3", "4"]]),
         ("[0:1]={7,8}", ["7", "8"]),
         ('{"line\nbreak"}', ["line\nbreak"]),
     ],
-)  # fmt: skip
+)
 def test_array_literals_parse_to_nested_lists(text, expected):
     assert parse_array(text, None) == expected
 
@@ -51,11 +53,14 @@ def test_array_literals_parse_to_nested_lists(text, expected):
         (1000, "{t,f,NULL}", [True, False, None]),
         (1231, "{1.10,-2}", [Decimal("1.10"), Decimal("-2")]),
         (1001, '{"\\\\x00ff",NULL}', [b"\x00\xff", None]),
-        (1185, '{"2024-01-02 03:04:05+00",infinity}',
-         [datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), datetime.max.replace(tzinfo=UTC)]),
+        (
+            1185,
+            '{"2024-01-02 03:04:05+00",infinity}',
+            [datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), datetime.max.replace(tzinfo=UTC)],
+        ),
         (3807, '{"{\\"a\\": [1, 2.5]}"}', [{"a": [1, 2.5]}]),
     ],
-)  # fmt: skip
+)
 def test_array_elements_convert_by_element_type(oid, text, expected):
     assert convert(oid, text) == expected
 

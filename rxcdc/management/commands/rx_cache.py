@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-
 from django.core.management.base import BaseCommand, CommandParser
 
 from rxcdc import conf
@@ -45,10 +44,14 @@ class Command(BaseCommand):
                 n = cache.clear(label, anchor and _pk(label, anchor))
                 self.stdout.write(f"cleared {n} anchors")
             return
-        rows = [m for m in cache.status()
-                if options["channel"] in (None, m["channel"])
-                and options["anchor"] in (None, str(m["anchor"]))]  # fmt: skip
+        rows = [
+            m
+            for m in cache.status()
+            if options["channel"] in (None, m["channel"])
+            and options["anchor"] in (None, str(m["anchor"]))
+        ]
         for m in rows:
-            self.stdout.write(f"{m['channel']}\t{m['anchor']}\tlsn={m['lsn']}\t"
-                              f"documents={m['documents']}")  # fmt: skip
+            self.stdout.write(
+                f"{m['channel']}\t{m['anchor']}\tlsn={m['lsn']}\tdocuments={m['documents']}"
+            )
         self.stdout.write(f"{len(rows)} hot anchors")

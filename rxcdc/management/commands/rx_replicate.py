@@ -19,16 +19,19 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not logging.getLogger().handlers:
-            logging.basicConfig(level=logging.INFO,
-                                format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
+            logging.basicConfig(
+                level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+            )
         worker = start_worker()
         try:
             stream = open_stream(worker)
         except ReplicationError as exc:
             raise CommandError(str(exc)) from exc
         restore = stop_on_signals(stream)
-        self.stdout.write(f"rx_replicate: streaming {len(worker.tables())} tables "
-                          f"for {len(worker.channels)} channels")  # fmt: skip
+        self.stdout.write(
+            f"rx_replicate: streaming {len(worker.tables())} tables "
+            f"for {len(worker.channels)} channels"
+        )
         try:
             with stream:
                 for event in stream:
