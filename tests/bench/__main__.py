@@ -104,7 +104,8 @@ def render(
 ) -> str:
     lines = [
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {repeats} repeats; each figure is the "
-        "median over the repeats, with (min..max, n).",
+        "median over the repeats, with (min..max, n); a ratio is the median of the per-repeat "
+        "ratios (each repeat measures both, back to back).",
         "",
         *[f"- {key}: {value}" for key, value in machine],
     ]

@@ -28,13 +28,18 @@ class Result:
         return statistics.median(self.samples)
 
     @property
-    def baseline_value(self) -> float | None:
-        return statistics.median(self.baseline) if self.baseline else None
-
-    @property
     def ratio(self) -> float | None:
-        base = self.baseline_value
-        return self.value / base if base else None
+        """Value / baseline: the median of the per-repeat ratios when every repeat measured both.
+
+        Paired ratios are robust to the machine's load drifting between repeats.
+        """
+        if not self.baseline:
+            return None
+        if len(self.baseline) == len(self.samples):
+            return statistics.median(
+                v / b for v, b in zip(self.samples, self.baseline, strict=True)
+            )
+        return self.value / statistics.median(self.baseline)
 
     @property
     def target(self) -> str:
