@@ -73,6 +73,22 @@ class Cache:
             }
         return self._guarded_write(self.collection(label), docs, lsn)
 
+    def rewrite(self, label: str, anchor: Any, lsn: int, delta: Delta) -> None:
+        """Replace an anchor's documents with ``delta`` stamped ``lsn``, whatever they held."""
+        coll = self.collection(label)
+        docs = {
+            doc_id(anchor, t, row.pk): self._doc(anchor, t, lsn, row)
+            for (t, _pk), row in delta.upserts.items()
+        }
+        existing = {d["_id"] for d in coll.find({"_id": {"$in": list(docs)}}, {"_id": 1})}
+        ops: list[InsertOne[Doc] | ReplaceOne[Doc]] = [
+            ReplaceOne({"_id": key}, doc) if key in existing else InsertOne(doc)
+            for key, doc in docs.items()
+        ]
+        if ops:
+            coll.bulk_write(ops, ordered=False)
+        self.tombstone_missing(label, anchor, set(docs), lsn)
+
     def _guarded_write(self, coll: Collection[Doc], docs: dict[str, Doc], lsn: int) -> int:
         if not docs:
             return 0

@@ -57,6 +57,17 @@ class Delta:
 
     upserts: dict[tuple[str, Any], Row] = field(default_factory=dict)  # (type, pk) → row
     tombstones: dict[tuple[str, Any], Any] = field(default_factory=dict)  # (type, pk) → user
+    missing: int = 0  # linked rows that could not be loaded (see HotState.refresh)
+
+    def merge(self, later: Delta) -> None:
+        """Fold a later delta of the same anchor into this one."""
+        for key, row in later.upserts.items():
+            self.upserts[key] = row
+            self.tombstones.pop(key, None)
+        for key, user in later.tombstones.items():
+            self.tombstones[key] = user
+            self.upserts.pop(key, None)
+        self.missing += later.missing
 
     def __bool__(self) -> bool:
         return bool(self.upserts or self.tombstones)
@@ -70,17 +81,20 @@ class HotState:
         self.rows: dict[tuple[str, Any], set[tuple[AnchorKey, Layer]]] = defaultdict(set)
         # M2M through rows we have seen: (through table, through pk) → parent pks.
         self.through: dict[tuple[str, Any], dict[Any, int]] = defaultdict(dict)
+        self._missing: list[tuple[AnchorState, Layer, Any]] = []
 
     # -- heat and cool ------------------------------------------------------------------------
 
     def heat(self, key: AnchorKey, model: StateModel, loader: Loader) -> Delta:
         """Load a whole anchor; an anchor whose row does not exist stays hot and empty."""
         anchor = self.anchors.setdefault(key, AnchorState(key, model))
-        delta = Delta()
+        deltas = {key: Delta()}
         pending: dict[Layer, set[tuple[AnchorState, Any]]] = defaultdict(set)
+        self._missing = []
         self._incref(anchor, model.root, key[1], pending)
-        self._load_pending(pending, loader, {key: delta})
-        return delta
+        self._load_pending(pending, loader, deltas)
+        self._repair(loader, deltas)
+        return deltas[key]
 
     def cool(self, key: AnchorKey) -> None:
         """Forget an anchor."""
@@ -96,6 +110,38 @@ class HotState:
         self, dirty: dict[AnchorKey, set[tuple[Layer, Any]]], loader: Loader
     ) -> dict[AnchorKey, Delta]:
         """Re-serialize dirty rows and follow their link changes; return each anchor's delta."""
+        self._missing = []
+        deltas = self._refresh_once(dirty, loader)
+        self._repair(loader, deltas)
+        return deltas
+
+    def _repair(self, loader: Loader, deltas: dict[AnchorKey, Delta]) -> None:
+        """Re-read the parents of linked rows that were gone when loaded.
+
+        A row deleted between reading its parent and reading it leaves the parent linking
+        nothing; its DELETE finds no member to route to, so the parent is re-read now. Once:
+        a row hidden by a custom default manager stays missing.
+        """
+        if not self._missing:
+            return
+        dirty: dict[AnchorKey, set[tuple[Layer, Any]]] = defaultdict(set)
+        for anchor, layer, pk in self._missing:
+            deltas[anchor.key].missing += 1
+            parent = layer.parent
+            if parent is None:
+                continue
+            name = layer.field_name or ""
+            for (lyr, ppk), rec in anchor.records.items():
+                if lyr is parent and rec.row is not None and pk in rec.row.links.get(name, ()):
+                    dirty[anchor.key].add((parent, ppk))
+        self._missing = []
+        for key, delta in self._refresh_once(dirty, loader).items():
+            deltas.setdefault(key, Delta()).merge(delta)
+        self._missing = []
+
+    def _refresh_once(
+        self, dirty: dict[AnchorKey, set[tuple[Layer, Any]]], loader: Loader
+    ) -> dict[AnchorKey, Delta]:
         deltas: dict[AnchorKey, Delta] = {key: Delta() for key in dirty if key in self.anchors}
         wanted: dict[Layer, set[Any]] = defaultdict(set)
         for key, items in dirty.items():
@@ -126,6 +172,9 @@ class HotState:
                     # Adds before removes: a row moving between two members never hits zero.
                     for cpk in after - before:
                         self._incref(anchor, child, cpk, pending)
+                    for cpk in after & before:
+                        if (child, cpk) not in anchor.records:  # was gone when last loaded
+                            self._incref(anchor, child, cpk, pending)
                     removes += [(anchor, child, cpk) for cpk in before - after]
         self._load_pending(pending, loader, deltas)
         for anchor, layer, pk in removes:
@@ -175,9 +224,10 @@ class HotState:
                     continue
                 row = rows.get(pk)
                 if row is None:
-                    # Linked but gone (deleted after its parent was read): its DELETE follows.
+                    # Linked but gone (deleted after its parent was read): see _repair.
                     self._unindex(anchor, layer, pk, rec)
                     del anchor.records[(layer, pk)]
+                    self._missing.append((anchor, layer, pk))
                     continue
                 self._set_row(anchor, layer, rec, row)
                 delta = deltas.setdefault(anchor.key, Delta())

@@ -80,12 +80,19 @@ class Worker:
             model = channel.state()
             anchor = model.root.model._meta.pk.to_python(meta["anchor"])
             docs = list(self.cache.anchor_docs(label, anchor))
-            delta = self.state.heat((label, anchor), model, restore_loader(model, docs))
-            # Documents the links no longer reach were written by a transaction cut short
-            # before its tombstones: finish the job.
-            keep = {doc_id(anchor, t, pk) for (t, pk) in delta.upserts}
-            newest = max((d["_lsn"] for d in docs), default=position)
-            self.cache.tombstone_missing(label, anchor, keep, newest)
+            key = (label, anchor)
+            delta = self.state.heat(key, model, restore_loader(model, docs))
+            reached = {doc_id(anchor, t, pk) for (t, pk) in delta.upserts}
+            if delta.missing or len(reached) != len(docs):
+                # A crash cut a transaction's writes short (a link to a missing document, or a
+                # document nothing links to): re-read the anchor and stamp it with the newest
+                # LSN it holds, so replayed transactions up to there change nothing more.
+                every = self.cache.anchor_docs(label, anchor, live_only=False)
+                newest = max((d["_lsn"] for d in every), default=position)
+                self.state.cool(key)
+                fresh = self.state.heat(key, model, load_rows)
+                self.cache.rewrite(label, anchor, newest, fresh)
+                log.info("repaired %s:%s from the database", label, anchor)
         log.info("restored %d hot anchors at %s", len(self.state.anchors), _fmt(position))
 
     # -- the loop ------------------------------------------------------------------------------

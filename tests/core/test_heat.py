@@ -111,5 +111,9 @@ def test_table_without_primary_key_is_an_error(transactional_db):
 
     with connection.cursor() as cur:
         cur.execute("ALTER TABLE testapp_card DROP CONSTRAINT testapp_card_pkey CASCADE")
-    (error,) = _tables_without_identity()
-    assert error.id == "rxcdc.E002" and "testapp_card" in error.msg
+    try:
+        (error,) = _tables_without_identity()
+        assert error.id == "rxcdc.E002" and "testapp_card" in error.msg
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("ALTER TABLE testapp_card ADD PRIMARY KEY (id)")
