@@ -86,6 +86,79 @@ class StateChannel:
         """List channels with ``auto_update``: should a new anchor reach this user? Default: no."""
         return False
 
+    def get_anchor(self, **url_kwargs: Any) -> Any:
+        """Single channels: the anchor's primary key from the URL (by default its only kwarg)."""
+        if len(url_kwargs) != 1:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__}: the route has {len(url_kwargs)} "
+                "URL arguments; override get_anchor() to pick the anchor"
+            )
+        (value,) = url_kwargs.values()
+        return self.state().root.model._meta.pk.to_python(value)
+
+    def can_save(self, user: Any, instance: Model, data: dict[str, Any]) -> bool:
+        """May ``user`` update ``instance`` with ``data``? Default: no."""
+        return False
+
+    def can_create(self, user: Any, serializer: type, parent: Model, data: dict[str, Any]) -> bool:
+        """May ``user`` create a row of ``serializer`` under ``parent``? Default: no."""
+        return False
+
+    def can_delete(self, user: Any, instance: Model) -> bool:
+        """May ``user`` delete ``instance``? Default: no."""
+        return False
+
+    # -- per connection (valid inside actions and hooks) -------------------------------------
+
+    user: Any = None
+    url_kwargs: dict[str, Any] = {}
+    consumer: Any = None  # the StateConsumer serving this connection
+
+    async def on_connect(self) -> None:
+        """Called once the connection is authenticated, before any snapshot."""
+
+    async def on_disconnect(self) -> None:
+        """Called when the socket closes."""
+
+    async def set_runtime_var(self, name: str, value: Any) -> None:
+        """Set a runtime variable of this connection and send it to the client."""
+        await self.consumer.set_runtime_var(name, value)
+
+    async def add_instance(self, pk: Any) -> None:
+        """List channels: add an anchor to this connection (snapshot follows)."""
+        await self.consumer.add_anchor(pk)
+
+    async def remove_instance(self, pk: Any) -> None:
+        """List channels: remove an anchor from this connection."""
+        await self.consumer.remove_anchor(pk)
+
+    async def clear(self) -> None:
+        """List channels: remove every anchor from this connection."""
+        for pk in list(self.consumer.anchor_pks()):
+            await self.consumer.remove_anchor(pk)
+
+    async def group_add(self, group: str) -> None:
+        """Join a custom group (left automatically on disconnect); see ``@consumer``."""
+        await self.consumer.join_custom(group)
+
+    @classmethod
+    def consumer_handlers(cls) -> dict[str, Any]:
+        """``@consumer`` methods by event type (inherited ones included)."""
+        handlers: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            for value in vars(klass).values():
+                event = getattr(value, "_rx_consumer", None)
+                if event is not None:
+                    handlers[event] = value
+        return handlers
+
+    @classmethod
+    def as_asgi(cls) -> Any:
+        """The ASGI application serving this channel, for ``websocket_urlpatterns``."""
+        from rxcdc.consumer import StateConsumer
+
+        return StateConsumer.as_asgi(channel_class=cls)
+
 
 def all_channels() -> list[type[StateChannel]]:
     """Every declared channel whose app is installed, in a stable order."""

@@ -18,6 +18,11 @@ DEFAULTS: dict[str, Any] = {
     "RX_CHUNK_SIZE": 2000,
     "RX_HEARTBEAT_INTERVAL": 5.0,
     "RX_LOG_INTERVAL": 10.0,
+    "RX_AUTH_TIMEOUT": 10.0,
+    "RX_MAX_FRAME_BYTES": 65536,
+    "RX_RATE_LIMIT": 50.0,  # frames per second per connection
+    "RX_RATE_BURST": 200,
+    "RX_MAX_ANCHORS": 1000,
 }
 
 

@@ -13,8 +13,9 @@ from channels.layers import get_channel_layer
 from rxcdc.serialize import Row, jsonable
 from rxcdc.state import Delta
 
-__all__ = ["Publisher", "anchor_group", "channel_group", "update_message"]
+__all__ = ["SYSTEM_GROUP", "Publisher", "anchor_group", "channel_group", "update_message"]
 
+SYSTEM_GROUP = "rx.system"  # every connection: system messages (rx_broadcast)
 _GROUP_OK = re.compile(r"^[A-Za-z0-9._-]{1,90}$")
 
 

@@ -1,0 +1,104 @@
+"""The websocket protocol (docs/protocol.md): frame builders and inbound frame validation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rest_framework.utils.encoders import JSONEncoder
+
+__all__ = [
+    "CLOSE_FORBIDDEN",
+    "CLOSE_NOT_FOUND",
+    "CLOSE_TIMEOUT",
+    "CLOSE_UNAUTHENTICATED",
+    "PROTOCOL_VERSION",
+    "FrameError",
+    "dumps",
+    "error",
+    "parse",
+]
+
+PROTOCOL_VERSION = 1
+
+# Close codes (4000-4999 are the application's): what a client should do differs per reason.
+CLOSE_UNAUTHENTICATED = 4401  # log in again
+CLOSE_FORBIDDEN = 4403  # has_permission said no: do not retry
+CLOSE_NOT_FOUND = 4404  # the anchor does not exist
+CLOSE_TIMEOUT = 4408  # no auth frame in time
+CLOSE_UNAVAILABLE = 4503  # the replication worker does not answer: retry later
+
+INBOUND: dict[str, dict[str, tuple[Any, bool]]] = {
+    "auth": {"token": (str, False), "since": (dict, False)},
+    "action": {"id": (str, True), "action": (str, True), "params": ((dict, list), False)},
+    "write": {
+        "id": (str, True),
+        "op": (str, True),
+        "instance_type": (str, True),
+        "pk": ((str, int), False),
+        "data": (dict, False),
+        "parent_type": (str, False),
+        "parent_pk": ((str, int), False),
+    },
+    "ping": {},
+}
+
+
+class FrameError(Exception):
+    """An inbound frame the server cannot use; becomes an ``error`` frame."""
+
+    def __init__(self, code: str, message: str, request_id: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.request_id = code, message, request_id
+
+
+def parse(text: str | None, binary: bytes | None, max_bytes: int) -> dict[str, Any]:
+    """Decode and validate one inbound frame, or raise ``FrameError``."""
+    if binary is not None:
+        raise FrameError("malformed", "binary frames are not supported; send JSON text")
+    if text is None:
+        raise FrameError("malformed", "empty frame")
+    if len(text) > max_bytes:
+        raise FrameError("too_large", f"frame of {len(text)} bytes exceeds {max_bytes}")
+    try:
+        frame = json.loads(text)
+    except ValueError as exc:
+        raise FrameError("malformed", f"not JSON: {exc}") from None
+    if not isinstance(frame, dict):
+        raise FrameError("malformed", "a frame is a JSON object with a 'type'")
+    kind = frame.get("type")
+    request_id = frame.get("id") if isinstance(frame.get("id"), str) else None
+    if not isinstance(kind, str) or kind not in INBOUND:
+        raise FrameError("unknown_type", f"unknown frame type {kind!r}", request_id)
+    for name, (types, required) in INBOUND[kind].items():
+        if name not in frame or frame[name] is None:
+            if required:
+                raise FrameError("malformed", f"{kind} frame needs {name!r}", request_id)
+            continue
+        value = frame[name]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise FrameError("malformed", f"{kind}.{name} has the wrong type", request_id)
+    return frame
+
+
+def dumps(frame: dict[str, Any]) -> str:
+    """Encode a frame; DRF's encoder handles datetimes, decimals and UUIDs."""
+    return json.dumps(frame, cls=JSONEncoder, separators=(",", ":"))
+
+
+def error(code: str, message: str, request_id: str | None = None) -> dict[str, Any]:
+    """An ``error`` frame answering a frame the server could not use."""
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if request_id is not None:
+        frame["id"] = request_id
+    return frame
+
+
+def instance(doc: dict[str, Any]) -> dict[str, Any]:
+    """A cached document as the client sees it: the flat fields plus ``_type``/``_pk``/``_lsn``."""
+    return {**doc["data"], "_type": doc["t"], "_pk": doc["pk"], "_lsn": doc["_lsn"]}
+
+
+def tombstone(doc: dict[str, Any]) -> dict[str, Any]:
+    """A deleted instance as the client sees it."""
+    return {"_type": doc["t"], "_pk": doc["pk"], "_lsn": doc["_lsn"]}

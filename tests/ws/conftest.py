@@ -1,0 +1,173 @@
+"""The websocket side against a live worker thread, real Redis, Mongo stand-in and Postgres."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from channels.auth import AuthMiddlewareStack
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.db import connections
+from django.urls import path
+
+from replication.slot import drop_slot
+from rxcdc import clients, conf
+from rxcdc.runner import open_stream, start_worker
+from rxcdc.serialize import jsonable, load_rows
+from rxcdc.state import HotState
+from tests.testapp.channels import BoardsChannel, RoomChannel
+
+
+class LiveWorker:
+    """``rx_replicate`` in a thread of the test process."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.stream: Any = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(30), "worker did not start"
+        if self.error:
+            raise self.error
+
+    def _run(self) -> None:
+        try:
+            self.worker = start_worker()
+            self.stream = open_stream(self.worker)
+            self.ready.set()
+            with self.stream:
+                for event in self.stream:
+                    self.worker.handle(event, self.stream.ack)
+        except BaseException as exc:
+            self.error = exc
+            self.ready.set()
+        finally:
+            self.worker.publisher.close()
+            connections.close_all()
+
+    def stop(self) -> None:
+        if self.stream is not None:
+            self.stream.stop()
+        self.thread.join(30)
+
+
+@pytest.fixture
+def live_worker(settings, redis_url, transactional_db) -> Iterator[LiveWorker]:
+    settings.RX_SLOT_NAME = f"rx_{uuid.uuid4().hex[:10]}"
+    settings.RX_MONGO_DB = f"rx_{uuid.uuid4().hex[:10]}"
+    settings.RX_HEAT_TIMEOUT = 10
+    clients.reset()
+    w = LiveWorker()
+    yield w
+    w.stop()
+    w.worker.cache.client.drop_database(settings.RX_MONGO_DB)
+    drop_slot(conf.replication_dsn(), settings.RX_SLOT_NAME)
+    clients.reset()
+
+
+application = AuthMiddlewareStack(
+    URLRouter(
+        [
+            path("ws/room/<int:room>/", RoomChannel.as_asgi()),
+            path("ws/boards/", BoardsChannel.as_asgi()),
+        ]
+    )
+)
+
+
+class Client:
+    """A test client: applies frames to a local state the way the TypeScript store does."""
+
+    def __init__(self, url: str, user: Any = None) -> None:
+        self.comm = WebsocketCommunicator(application, url)
+        if user is not None:
+            self.comm.scope["user"] = user
+        self.state: dict[tuple[str, Any], dict[str, Any]] = {}
+        self.dead: dict[tuple[str, Any], int] = {}  # tombstones: key → lsn
+        self.frames: list[dict[str, Any]] = []
+        self.lsn: dict[Any, int] = {}
+
+    async def connect(
+        self, token: str | None = None, since: dict[str, int] | None = None, send_auth: bool = True
+    ) -> dict[str, Any] | None:
+        connected, _ = await self.comm.connect()
+        assert connected
+        if not send_auth:
+            return None
+        frame: dict[str, Any] = {"type": "auth"}
+        if token:
+            frame["token"] = token
+        if since:
+            frame["since"] = since
+        await self.comm.send_json_to(frame)
+        return await self.receive()
+
+    async def receive(self, timeout: float = 15) -> dict[str, Any]:
+        frame = await self.comm.receive_json_from(timeout)
+        self.frames.append(frame)
+        self.apply(frame)
+        return frame
+
+    async def until(self, predicate: Any, timeout: float = 20) -> dict[str, Any]:
+        """Receive frames until one satisfies ``predicate``; returns it."""
+        while True:
+            frame = await self.receive(timeout)
+            if predicate(frame):
+                return frame
+
+    def apply(self, frame: dict[str, Any]) -> None:
+        kind = frame["type"]
+        if kind == "snapshot.begin" and frame["mode"] == "full":
+            self._drop_anchor(frame["anchor"])
+        if kind in ("snapshot.instances", "update"):
+            for inst in frame.get("instances", ()):
+                key = (inst["_type"], inst["_pk"])
+                if self.dead.get(key, -1) > inst["_lsn"]:
+                    continue
+                if key not in self.state or self.state[key]["_lsn"] <= inst["_lsn"]:
+                    self.state[key] = inst
+                    self.dead.pop(key, None)
+            for tomb in frame.get("tombstones", ()):
+                key = (tomb["_type"], tomb["_pk"])
+                if key not in self.state or self.state[key]["_lsn"] <= tomb["_lsn"]:
+                    self.state.pop(key, None)
+                    self.dead[key] = tomb["_lsn"]
+        if kind in ("update", "snapshot.end"):
+            self.lsn[frame["anchor"]] = max(self.lsn.get(frame["anchor"], 0), frame["lsn"])
+
+    def _drop_anchor(self, anchor: Any) -> None:
+        # Single-anchor test channels: a full snapshot replaces everything.
+        self.state.clear()
+        self.dead.clear()
+
+    def data(self) -> dict[tuple[str, Any], dict[str, Any]]:
+        return {
+            k: {f: v for f, v in inst.items() if not f.startswith("_")}
+            for k, inst in self.state.items()
+        }
+
+    async def close(self) -> None:
+        await self.comm.disconnect()
+
+
+def recomputed(label: str, anchor: Any, user_id: Any = None) -> dict[tuple[str, Any], dict]:
+    """A fresh serialization of an anchor as ``user_id`` may see it."""
+    from rxcdc.channels import get_channel
+    from rxcdc.scope import UserScope
+
+    model = get_channel(label).state()
+    delta = HotState().heat((label, anchor), model, load_rows)
+    instances = [
+        {**row.doc, "_type": t, "_pk": jsonable(pk), "_lsn": 0, "_user": row.user}
+        for (t, pk), row in delta.upserts.items()
+    ]
+    instances, _ = UserScope(model, user_id).filter(instances, [])
+    return {
+        (i["_type"], i["_pk"]): {f: v for f, v in i.items() if not f.startswith("_")}
+        for i in instances
+    }

@@ -1,0 +1,187 @@
+"""The websocket protocol, frame by frame, against a live worker."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
+from django.db import connection
+from rest_framework.authtoken.models import Token
+
+from tests.testapp.models import Message, Note, Room
+from tests.ws.conftest import Client, recomputed
+
+ROOM = "testapp.RoomChannel"
+MSG = "testapp.MessageSerializer"
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@sync_to_async
+def make_user(name="alice"):
+    user = User.objects.create(username=name)
+    return user, Token.objects.create(user=user).key
+
+
+@sync_to_async
+def make_room(messages=2):
+    room = Room.objects.create(name="r")
+    for i in range(messages):
+        Message.objects.create(room=room, text=f"m{i}")
+    return room
+
+
+async def closed_with(client):
+    out = await client.comm.receive_output(5)
+    return out["type"], out.get("code")
+
+
+async def test_no_token_and_no_session_is_unauthenticated(live_worker):
+    room = await make_room()
+    c = Client(f"/ws/room/{room.pk}/")
+    frame = await c.connect()
+    assert frame == {"type": "auth.error", "code": "unauthenticated", "message": "log in first"}
+    assert await closed_with(c) == ("websocket.close", 4401)
+
+
+async def test_bad_token_is_unauthenticated(live_worker):
+    room = await make_room()
+    c = Client(f"/ws/room/{room.pk}/")
+    frame = await c.connect(token="nope")
+    assert frame["code"] == "unauthenticated"
+    assert await closed_with(c) == ("websocket.close", 4401)
+
+
+async def test_user_without_permission_is_forbidden(live_worker):
+    room = await make_room()
+    _, token = await make_user("banned-bob")
+    c = Client(f"/ws/room/{room.pk}/")
+    assert (await c.connect(token=token))["code"] == "forbidden"
+    assert await closed_with(c) == ("websocket.close", 4403)
+
+
+async def test_session_user_is_accepted_without_token(live_worker):
+    room = await make_room()
+    user, _ = await make_user()
+    c = Client(f"/ws/room/{room.pk}/", user=user)
+    ok = await c.connect()
+    assert ok == {
+        "type": "auth.ok",
+        "protocol": 1,
+        "channel": ROOM,
+        "list": False,
+        "anchors": [room.pk],
+        "user": user.pk,
+    }
+    await c.until(lambda f: f["type"] == "snapshot.end")
+    await c.close()
+
+
+async def test_silent_socket_is_closed_after_the_auth_timeout(live_worker, settings):
+    settings.RX_AUTH_TIMEOUT = 0.2
+    room = await make_room()
+    c = Client(f"/ws/room/{room.pk}/")
+    await c.connect(send_auth=False)
+    frame = await c.receive()
+    assert frame["code"] == "timeout"
+    assert await closed_with(c) == ("websocket.close", 4408)
+
+
+async def test_missing_anchor_is_not_found(live_worker):
+    _, token = await make_user()
+    c = Client("/ws/room/999999/")
+    await c.connect(token=token)
+    frame = await c.until(lambda f: f["type"] == "auth.error")
+    assert frame["code"] == "not_found"
+    assert await closed_with(c) == ("websocket.close", 4404)
+
+
+async def test_snapshot_then_raw_sql_update_arrives_once_in_one_frame(live_worker):
+    room = await make_room(3)
+    _, token = await make_user()
+    c = Client(f"/ws/room/{room.pk}/")
+    await c.connect(token=token)
+    begin = await c.until(lambda f: f["type"] == "snapshot.begin")
+    assert begin["mode"] == "full"
+    await c.until(lambda f: f["type"] == "snapshot.end")
+    assert c.data() == await sync_to_async(recomputed)(ROOM, room.pk)
+
+    @sync_to_async
+    def raw_update():
+        with connection.cursor() as cur:
+            cur.execute("UPDATE testapp_message SET text = 'raw' WHERE room_id = %s", [room.pk])
+
+    await raw_update()
+    # Frames for the room's own creation may still arrive (they committed after the snapshot's
+    # LSN); the UPDATE is one transaction and must arrive whole, in one frame, once.
+    update = await c.until(
+        lambda f: f["type"] == "update" and any(i["text"] == "raw" for i in f["instances"])
+    )
+    assert sorted(i["text"] for i in update["instances"]) == ["raw", "raw", "raw"]
+    assert c.data() == await sync_to_async(recomputed)(ROOM, room.pk)
+    assert await c.comm.receive_nothing(0.5)
+    raw_frames = [
+        f
+        for f in c.frames
+        if f["type"] == "update" and any(i.get("text") == "raw" for i in f["instances"])
+    ]
+    assert raw_frames == [update]
+    await c.close()
+
+
+async def test_resume_sends_changes_and_tombstones_since_the_last_lsn(live_worker):
+    room = await make_room(3)
+    _, token = await make_user()
+    c = Client(f"/ws/room/{room.pk}/")
+    await c.connect(token=token)
+    await c.until(lambda f: f["type"] == "snapshot.end")
+    await c.close()
+
+    @sync_to_async
+    def change_while_away():
+        first, second, _ = Message.objects.filter(room=room).order_by("pk")
+        Message.objects.filter(pk=first.pk).update(text="changed")
+        second.delete()
+        Message.objects.create(room=room, text="new")
+
+    await change_while_away()
+    again = Client(f"/ws/room/{room.pk}/")
+    again.state, again.dead = c.state, c.dead
+    await again.connect(token=token, since={str(room.pk): c.lsn[room.pk]})
+    begin = await again.until(lambda f: f["type"] == "snapshot.begin")
+    # The worker may not have applied the changes yet when we reconnect: wait for the state.
+    expected = await sync_to_async(recomputed)(ROOM, room.pk)
+    while again.data() != expected:
+        await again.receive()
+    assert begin["mode"] == "delta"
+    sent = [
+        i
+        for f in again.frames
+        if f["type"] in ("snapshot.instances", "update")
+        for i in f.get("instances", ())
+    ]
+    assert len(sent) <= 3  # only what changed, not the whole room
+    await again.close()
+
+
+async def test_user_key_rows_and_ids_never_reach_other_users(live_worker):
+    room = await make_room(0)
+    alice, alice_token = await make_user("alice")
+    _, bob_token = await make_user("bob")
+    await sync_to_async(Note.objects.create)(room=room, user=alice, text="alice's")
+    bob = Client(f"/ws/room/{room.pk}/")
+    await bob.connect(token=bob_token)
+    await bob.until(lambda f: f["type"] == "snapshot.end")
+    alice_note = await sync_to_async(Note.objects.create)(room=room, user=alice, text="second")
+    await sync_to_async(Message.objects.create)(room=room, text="public")
+    await bob.until(
+        lambda f: f["type"] == "update" and any(i["_type"] == MSG for i in f["instances"])
+    )
+    everything = repr(bob.frames)
+    assert "alice's" not in everything and "second" not in everything
+    room_doc = bob.state[("testapp.RoomSerializer", room.pk)]
+    assert room_doc["notes"] == []
+    assert alice_note.pk not in room_doc["notes"]
+    alice_client = Client(f"/ws/room/{room.pk}/")
+    await alice_client.connect(token=alice_token)
+    await alice_client.until(lambda f: f["type"] == "snapshot.end")
+    assert len(alice_client.state[("testapp.RoomSerializer", room.pk)]["notes"]) == 2
+    await bob.close()
+    await alice_client.close()
