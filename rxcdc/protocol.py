@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import json
 from typing import Any
 
@@ -81,9 +82,18 @@ def parse(text: str | None, binary: bytes | None, max_bytes: int) -> dict[str, A
     return frame
 
 
+class FrameEncoder(JSONEncoder):
+    """DRF's encoder (datetimes, UUIDs, lazy strings...), but decimals stay exact strings."""
+
+    def default(self, obj: Any) -> Any:
+        if isinstance(obj, decimal.Decimal):
+            return str(obj)
+        return super().default(obj)
+
+
 def dumps(frame: dict[str, Any]) -> str:
-    """Encode a frame; DRF's encoder handles datetimes, decimals and UUIDs."""
-    return json.dumps(frame, cls=JSONEncoder, separators=(",", ":"))
+    """Encode a frame (see ``FrameEncoder``)."""
+    return json.dumps(frame, cls=FrameEncoder, separators=(",", ":"))
 
 
 def error(code: str, message: str, request_id: str | None = None) -> dict[str, Any]:
