@@ -151,7 +151,7 @@ class StateConsumer(AsyncWebsocketConsumer):
                 await self._refuse("forbidden", "permission denied", protocol.CLOSE_FORBIDDEN)
             return
         try:
-            anchors = await database_sync_to_async(self._initial_anchors)(channel, kwargs)
+            anchors, cut = await database_sync_to_async(self._initial_anchors)(channel, kwargs)
         except (ValueError, TypeError, LookupError) as exc:
             await self._refuse("not_found", str(exc), protocol.CLOSE_NOT_FOUND)
             return
@@ -171,29 +171,24 @@ class StateConsumer(AsyncWebsocketConsumer):
                 "user": jsonable(user.pk) if user.is_authenticated else None,
             }
         )
+        if cut:
+            limit = conf.get("RX_MAX_ANCHORS")
+            await self.send_frame(protocol.error(
+                "too_many_anchors", f"only the first {limit} anchors are shown (RX_MAX_ANCHORS)"))
         await channel.on_connect()
         since = frame.get("since") or {}
         for pk in anchors:
             self._open_feed(pk, since.get(str(jsonable(pk))))
         self._spawn(self._keep_alive())
 
-    def _initial_anchors(self, channel: Any, kwargs: dict[str, Any]) -> list[Any]:
+    def _initial_anchors(self, channel: Any, kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
+        """The anchors to show, and whether ``RX_MAX_ANCHORS`` cut the list short."""
         if not self.channel_class.is_list():
-            return [channel.get_anchor(**kwargs)]
+            return [channel.get_anchor(**kwargs)], False
         limit = int(conf.get("RX_MAX_ANCHORS"))
-        pks = list(
-            channel.list_instances(channel.user, **kwargs).values_list("pk", flat=True)[: limit + 1]
-        )
-        if len(pks) > limit:
-            self._spawn(
-                self.send_frame(
-                    protocol.error(
-                        "too_many_anchors",
-                        f"only the first {limit} anchors are shown (RX_MAX_ANCHORS)",
-                    )
-                )
-            )
-        return pks[:limit]
+        qs = channel.list_instances(channel.user, **kwargs)
+        pks = list(qs.values_list("pk", flat=True)[: limit + 1])
+        return pks[:limit], len(pks) > limit
 
     # -- anchors: heat, snapshot, live ----------------------------------------------------------
 
