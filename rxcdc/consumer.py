@@ -173,8 +173,11 @@ class StateConsumer(AsyncWebsocketConsumer):
         )
         if cut:
             limit = conf.get("RX_MAX_ANCHORS")
-            await self.send_frame(protocol.error(
-                "too_many_anchors", f"only the first {limit} anchors are shown (RX_MAX_ANCHORS)"))
+            await self.send_frame(
+                protocol.error(
+                    "too_many_anchors", f"only the first {limit} anchors are shown (RX_MAX_ANCHORS)"
+                )
+            )
         await channel.on_connect()
         since = frame.get("since") or {}
         for pk in anchors:

@@ -6,7 +6,7 @@ SECRET_KEY = "rxcdc-tests-not-secret"
 DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"
-ALLOWED_HOSTS = ["*"]
+ALLOWED_HOSTS = os.environ.get("RX_ALLOWED_HOSTS", "*").split(",")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [

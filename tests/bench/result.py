@@ -11,8 +11,8 @@ from dataclasses import dataclass
 class Result:
     """One metric: samples over the repeats, an optional baseline measured in the same run.
 
-    ``target`` is a minimum ratio to the baseline (``at_least``), an upper bound on the value
-    (``at_most``), or neither (reported only).
+    ``target`` is a minimum ratio to the baseline (``at_least``), a lower (``minimum``) or upper
+    (``at_most``) bound on the value, or none (reported only).
     """
 
     metric: str
@@ -22,6 +22,7 @@ class Result:
     baseline_name: str = ""
     at_least: float | None = None  # ratio value/baseline
     at_most: float | None = None  # value
+    minimum: float | None = None  # value
 
     @property
     def value(self) -> float:
@@ -47,6 +48,8 @@ class Result:
             return f"≥ {self.at_least:.0%} of {self.baseline_name}"
         if self.at_most is not None:
             return f"≤ {fmt(self.at_most)} {self.unit}"
+        if self.minimum is not None:
+            return f"≥ {fmt(self.minimum)} {self.unit}"
         return "—"
 
     @property
@@ -55,6 +58,8 @@ class Result:
             return self.ratio is not None and self.ratio >= self.at_least
         if self.at_most is not None:
             return self.value <= self.at_most
+        if self.minimum is not None:
+            return self.value >= self.minimum
         return None
 
 

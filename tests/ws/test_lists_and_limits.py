@@ -5,7 +5,8 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 
@@ -99,22 +100,50 @@ hostile = st.one_of(
     st.binary(min_size=1, max_size=64).map(lambda b: ("bytes", b)),
     st.text(min_size=1, max_size=200).map(lambda t: ("text", t)),
     st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-        lambda children: st.lists(children, max_size=4) | st.dictionaries(
-            st.sampled_from(["type", "id", "action", "params", "op", "pk", "data", "token",
-                             "instance_type", "since", "x"]), children, max_size=6),
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False)
+        | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "type",
+                        "id",
+                        "action",
+                        "params",
+                        "op",
+                        "pk",
+                        "data",
+                        "token",
+                        "instance_type",
+                        "since",
+                        "x",
+                    ]
+                ),
+                children,
+                max_size=6,
+            )
+        ),
         max_leaves=12,
     ).map(lambda v: ("json", v)),
-    st.fixed_dictionaries({
-        "type": st.sampled_from(["action", "write", "auth", "ping", "nope", ""]),
-        "id": st.one_of(st.text(max_size=5), st.integers(), st.none()),
-        "action": st.sampled_from(["post", "explode", "__init__", "helper", "has_permission"]),
-        "op": st.sampled_from(["save", "create", "delete", "drop"]),
-        "instance_type": st.sampled_from(["testapp.MessageSerializer", "x", ""]),
-        "pk": st.one_of(st.integers(), st.text(max_size=4), st.lists(st.integers())),
-        "params": st.one_of(st.lists(st.integers(), max_size=3), st.dictionaries(
-            st.text(max_size=4), st.integers(), max_size=2), st.integers()),
-    }).map(lambda v: ("json", v)),
+    st.fixed_dictionaries(
+        {
+            "type": st.sampled_from(["action", "write", "auth", "ping", "nope", ""]),
+            "id": st.one_of(st.text(max_size=5), st.integers(), st.none()),
+            "action": st.sampled_from(["post", "explode", "__init__", "helper", "has_permission"]),
+            "op": st.sampled_from(["save", "create", "delete", "drop"]),
+            "instance_type": st.sampled_from(["testapp.MessageSerializer", "x", ""]),
+            "pk": st.one_of(st.integers(), st.text(max_size=4), st.lists(st.integers())),
+            "params": st.one_of(
+                st.lists(st.integers(), max_size=3),
+                st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+                st.integers(),
+            ),
+        }
+    ).map(lambda v: ("json", v)),
 )
 
 
@@ -131,8 +160,9 @@ async def test_hostile_frames_get_answers_and_break_nothing(live_worker, setting
         await c.until(lambda f: f["type"] == "snapshot.end")
     frames = []
 
-    @hsettings(max_examples=1000, database=None, deadline=None,
-               suppress_health_check=list(HealthCheck))
+    @hsettings(
+        max_examples=1000, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+    )
     @given(hostile)
     def collect(frame):
         frames.append(frame)
@@ -149,8 +179,14 @@ async def test_hostile_frames_get_answers_and_break_nothing(live_worker, setting
     answered = 0
     while answered < 1000:
         frame = await victim.receive()
-        if frame["type"] in ("error", "action.error", "action.result", "write.error",
-                             "write.result", "pong"):
+        if frame["type"] in (
+            "error",
+            "action.error",
+            "action.result",
+            "write.error",
+            "write.result",
+            "pong",
+        ):
             answered += 1
     # Every frame got exactly one answer and both sockets still work.
     assert await victim.comm.receive_nothing(1.0)

@@ -1,0 +1,28 @@
+"""ASGI application for tests that run a real daphne (the recommended routing)."""
+
+import django
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+from django.core.asgi import get_asgi_application
+from django.urls import path
+
+django.setup()
+
+from tests.testapp.channels import BoardsChannel, RoomChannel  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": get_asgi_application(),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(
+                URLRouter(
+                    [
+                        path("ws/room/<int:room>/", RoomChannel.as_asgi()),
+                        path("ws/boards/", BoardsChannel.as_asgi()),
+                    ]
+                )
+            )
+        ),
+    }
+)
