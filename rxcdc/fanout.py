@@ -15,6 +15,7 @@ from rxcdc.state import Delta
 
 __all__ = ["SYSTEM_GROUP", "Publisher", "anchor_group", "channel_group", "update_message"]
 
+PUBLISH_CONCURRENCY = 32
 SYSTEM_GROUP = "rx.system"  # every connection: system messages (rx_broadcast)
 _GROUP_OK = re.compile(r"^[A-Za-z0-9._-]{1,90}$")
 
@@ -95,7 +96,15 @@ class Publisher:
     @staticmethod
     async def _group_send(messages: list[tuple[str, dict[str, Any]]]) -> None:
         layer = get_channel_layer()
-        await asyncio.gather(*(layer.group_send(g, m) for g, m in messages))
+        # Concurrent, but within the channel layer's Redis pool (100 connections by default):
+        # one send per hot anchor of a large transaction would exhaust it.
+        limit = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+
+        async def send(group: str, message: dict[str, Any]) -> None:
+            async with limit:
+                await layer.group_send(group, message)
+
+        await asyncio.gather(*(send(g, m) for g, m in messages))
 
     def close(self) -> None:
         """Stop the loop thread."""
