@@ -225,13 +225,27 @@ def _flat_serializer(
     """Subclass ``cls`` with every nested serializer replaced by its primary key(s)."""
     attrs: dict[str, Any] = {}
     for name, (_child, source, many) in nested.items():
-        kwargs: dict[str, Any] = {"many": many, "read_only": True}
+        if many:
+            # Filled by rxcdc.serialize with one query per batch, not a manager per row.
+            attrs[name] = _LinksPlaceholder()
+            continue
+        kwargs: dict[str, Any] = {"read_only": True}
         if source != name:  # DRF refuses a redundant source
             kwargs["source"] = source
         attrs[name] = serializers.PrimaryKeyRelatedField(**kwargs)
     attrs["Meta"] = type("Meta", (cls.Meta,), {})
     attrs["__module__"] = cls.__module__
     return type(f"Flat{cls.__name__}", (cls,), attrs)
+
+
+class _LinksPlaceholder(serializers.Field):
+    """Stands for a to-many nested field in a flat serializer; its ids are filled in later."""
+
+    def __init__(self) -> None:
+        super().__init__(source="*", read_only=True)
+
+    def to_representation(self, value: Any) -> None:
+        return None
 
 
 def _check_type_keys(layers: list[Layer], owner: str) -> None:

@@ -27,26 +27,28 @@ class Row:
 
 
 def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
-    """Serialize the rows of ``layer`` with these pks; missing pks are absent from the result."""
+    """Serialize the rows of ``layer`` with these pks; missing pks are absent from the result.
+
+    One query for the rows and one per to-many relation for the ids they reference (building a
+    related manager per row and relation, as DRF would, costs more than the query itself).
+    """
     wanted = list(pks)
     if not wanted:
         return {}
-    qs = layer.model._default_manager.filter(pk__in=wanted)
-    to_many = [c.source for c in layer.children if c.many]
-    if to_many:
-        qs = qs.prefetch_related(*to_many)
     serializer = layer.flat(context={})
     fk_attname = _reverse_fk_attname(layer)
     rows: dict[Any, Row] = {}
-    for obj in qs:
+    for obj in layer.model._default_manager.filter(pk__in=wanted):
         doc = serializer.to_representation(obj)
         links: dict[str, list[Any]] = {}
         for child in layer.children:
             name = child.field_name or ""
-            value = doc.get(name)
-            ids = list(value or ()) if child.many else ([] if value is None else [value])
-            links[name] = ids
-            doc[name] = [jsonable(i) for i in ids] if child.many else jsonable(value)
+            if child.many:
+                links[name] = []  # filled below
+            else:
+                value = doc.get(name)
+                links[name] = [] if value is None else [value]
+                doc[name] = jsonable(value)
         rows[obj.pk] = Row(
             pk=obj.pk,
             doc=jsonable(dict(doc)),
@@ -56,33 +58,59 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
             parent_fk=getattr(obj, fk_attname) if fk_attname else None,
         )
     for child in layer.children:
-        if child.relation is Relation.M2M and rows:
-            _load_through(child, rows)
+        if child.many and rows:
+            _load_links(child, rows)
     return rows
 
 
-def _load_through(child: Layer, rows: dict[Any, Row]) -> None:
-    # Through rows are our only way to route a later DELETE of a link (the WAL gives its id only).
-    assert child.through_model is not None
-    assert child.through_parent_attname is not None
-    child_attname = _through_child_attname(child)
+def _load_links(child: Layer, rows: dict[Any, Row]) -> None:
+    """Fill a to-many field's ids (in the relation's order) for a batch of parent rows."""
     name = child.field_name or ""
+    parents = list(rows)
+    if child.relation is Relation.M2M:
+        # Through rows are also how a later DELETE of a link is routed (the WAL gives its id).
+        assert child.through_model is not None
+        assert child.through_parent_attname is not None
+        child_fk = _through_child_field(child)
+        order = [_prefixed(o, child_fk.name) for o in child.model._meta.ordering] or ["pk"]
+        triples = (
+            child.through_model._default_manager.filter(
+                **{f"{child.through_parent_attname}__in": parents}
+            )
+            .order_by(*order)
+            .values_list(child.through_parent_attname, child_fk.attname, "pk")
+        )
+        for row in rows.values():
+            row.through[name] = []
+        for ppk, cpk, tpk in triples:
+            rows[ppk].links[name].append(cpk)
+            rows[ppk].through[name].append((tpk, cpk))
+    else:
+        fk = _reverse_fk_attname(child)
+        assert fk is not None
+        # The child's default manager and ordering, as ``parent.<relation>.all()`` would use.
+        for ppk, cpk in child.model._default_manager.filter(**{f"{fk}__in": parents}).values_list(
+            fk, "pk"
+        ):
+            rows[ppk].links[name].append(cpk)
     for row in rows.values():
-        row.through[name] = []
-    pairs = child.through_model._default_manager.filter(
-        **{f"{child.through_parent_attname}__in": list(rows)}
-    ).values_list("pk", child.through_parent_attname, child_attname)
-    for tpk, ppk, cpk in pairs:
-        rows[ppk].through[name].append((tpk, cpk))
+        row.doc[name] = [jsonable(i) for i in row.links[name]]
 
 
-def _through_child_attname(child: Layer) -> str:
+def _prefixed(ordering: Any, relation: str) -> str:
+    """``"-name"`` on the child → ``"-tag__name"`` on the through model."""
+    text = str(ordering)
+    desc = text.startswith("-")
+    return f"{'-' if desc else ''}{relation}__{text.lstrip('-')}"
+
+
+def _through_child_field(child: Layer) -> Any:
     assert child.through_model is not None
     for f in child.through_model._meta.concrete_fields:
         if getattr(f, "related_model", None) is child.model and f.attname != (
             child.through_parent_attname
         ):
-            return str(f.attname)
+            return f
     raise LookupError(f"{child}: no FK to {child.model.__name__} in {child.through_table}")
 
 

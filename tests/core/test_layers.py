@@ -8,8 +8,9 @@ from rest_framework import serializers
 
 from rxcdc.channels import StateChannel, get_channel
 from rxcdc.layers import Relation, build_state
+from rxcdc.serialize import load_rows
 from tests.testapp.models import Message, Room
-from tests.testapp.serializers import RoomSerializer
+from tests.testapp.serializers import MessageSerializer, RoomSerializer
 
 
 def test_room_channel_layers_follow_the_serializer_tree():
@@ -42,8 +43,24 @@ def test_room_channel_layers_follow_the_serializer_tree():
 def test_flat_serializer_turns_nested_fields_into_ids():
     room = Room.objects.create(name="r")
     m = Message.objects.create(room=room, text="hi")
-    flat = get_channel("testapp.RoomChannel").state().root.flat
-    assert flat(room).data == {"id": room.pk, "name": "r", "messages": [m.pk], "notes": []}
+    root = get_channel("testapp.RoomChannel").state().root
+    (row,) = load_rows(root, [room.pk]).values()
+    assert row.doc == {"id": room.pk, "name": "r", "messages": [m.pk], "notes": []}
+    assert row.links == {"messages": [m.pk], "notes": []}
+
+
+@pytest.mark.django_db
+def test_to_many_ids_follow_the_related_models_ordering():
+    from tests.testapp.models import Tag
+
+    room = Room.objects.create(name="r")
+    m = Message.objects.create(room=room, text="hi")
+    tags = [Tag.objects.create(name=n) for n in ("b", "c", "a")]
+    m.tags.add(*tags)
+    layer = get_channel("testapp.RoomChannel").state().layers[1]
+    (row,) = load_rows(layer, [m.pk]).values()
+    assert row.doc["tags"] == [t.pk for t in sorted(tags, key=lambda t: t.name)]
+    assert row.doc["tags"] == [t["id"] for t in MessageSerializer(m).data["tags"]]
 
 
 def test_list_channel_and_meta_state_alias():
