@@ -25,6 +25,11 @@ export class AnchorData {
   readonly pk: Pk;
   /** The LSN of the last snapshot or update applied (what `since` resumes from). */
   lsn = 0;
+  /**
+   * The LSN of the last snapshot: the rows were exactly the database's as of at least this LSN,
+   * so any version at or below it that arrives later (a replayed transaction) is old news.
+   */
+  floor = -Infinity;
   readonly rows = new Map<Key, FlatInstance>();
   private readonly schema: Schema;
   private readonly view: RowView;
@@ -61,8 +66,7 @@ export class AnchorData {
   /** Record the LSN of a version; null when an equal or newer one was already applied. */
   private admit(item: Tombstone): Key | null {
     const key = keyOf(item._type, item._pk);
-    const seen = this.seen.get(key);
-    if (seen !== undefined && seen >= item._lsn) return null;
+    if (Math.max(this.seen.get(key) ?? -Infinity, this.floor) >= item._lsn) return null;
     this.seen.set(key, item._lsn);
     return key;
   }

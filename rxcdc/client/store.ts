@@ -100,6 +100,7 @@ export class Store {
     this.awaiting.delete(id);
     if (loading.mode === "full") {
       loading.data.lsn = lsn;
+      loading.data.floor = lsn;
       for (const op of this.overlay.all()) {
         for (const key of affectedKeys(op)) loading.data.touch(key);
       }
@@ -110,6 +111,7 @@ export class Store {
     if (data === undefined) return false;
     data.apply(loading.instances, loading.tombstones);
     data.lsn = Math.max(data.lsn, lsn);
+    data.floor = Math.max(data.floor, lsn);
     return true; // the anchor is loaded again: a status change even when no row changed
   }
 
