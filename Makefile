@@ -4,14 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rxcdc-installed
 
-.PHONY: setup system venv test lint bench clean
+.PHONY: setup system venv node test lint bench clean
 
-setup: system venv
+setup: system venv node
 
 system:
 	@bash scripts/setup-system.sh
 
 venv: $(STAMP)
+
+# TypeScript tooling for the client runtime's tests (npm ci only when package-lock.json changed).
+node:
+	@bash scripts/setup-node.sh
 
 # Reinstall only when the dependency list changes.
 $(STAMP): pyproject.toml
