@@ -144,22 +144,24 @@ class Cache:
             "pfk": jsonable(row.parent_fk),
         }
 
-    def mark_hot(self, label: str, anchor: Any, lsn: int) -> None:
-        """Record that an anchor is hot, loaded at ``lsn``."""
-        key = f"{label}:{jsonable(anchor)}"
-        # _id repeated in the replacement: nx-27017 would generate one for the upsert otherwise.
-        self.meta.replace_one(
-            {"_id": key},
-            {
+    def mark_hot(self, label: str, anchors: list[Any], lsn: int) -> None:
+        """Record that these anchors of one channel are hot, loaded at ``lsn``."""
+        now = time.time()
+        ops = []
+        for anchor in anchors:
+            key = f"{label}:{jsonable(anchor)}"
+            # _id repeated in the replacement: nx-27017 would generate one for the upsert.
+            doc = {
                 "_id": key,
                 "channel": label,
                 "anchor": jsonable(anchor),
                 "state": "hot",
                 "lsn": lsn,
-                "heated_at": time.time(),
-            },
-            upsert=True,
-        )
+                "heated_at": now,
+            }
+            ops.append(ReplaceOne({"_id": key}, doc, upsert=True))
+        if ops:
+            self.meta.bulk_write(ops, ordered=False)
 
     def tombstone_missing(self, label: str, anchor: Any, keep: set[str], lsn: int) -> int:
         """Tombstone every live document of an anchor whose ``_id`` is not in ``keep``."""
@@ -214,6 +216,13 @@ class Cache:
         if live_only:
             query["del"] = False
         return iter(self.collection(label).find(query))
+
+    def live_docs(self, label: str, anchors: list[Any]) -> dict[Any, list[Doc]]:
+        """Live documents of several anchors of one channel, by anchor, in one query."""
+        out: dict[Any, list[Doc]] = {jsonable(a): [] for a in anchors}
+        for doc in self.collection(label).find({"a": {"$in": list(out)}, "del": False}):
+            out[doc["a"]].append(doc)
+        return out
 
     def status(self) -> list[Doc]:
         """Per hot anchor: channel, anchor, LSN, and live document count."""

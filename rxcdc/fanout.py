@@ -86,25 +86,28 @@ class Publisher:
         if messages:
             self._run(self._group_send(messages))
 
-    def send(self, channel: str, message: dict[str, Any]) -> None:
-        """Send to one channel name (heat replies)."""
-        self._run(get_channel_layer().send(channel, message))
+    def send_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """Send ``(channel name, message)`` pairs (heat replies)."""
+        if messages:
+            self._run(self._bounded(get_channel_layer().send, messages))
 
     def _run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(self.timeout)
 
+    async def _group_send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        await self._bounded(get_channel_layer().group_send, messages)
+
     @staticmethod
-    async def _group_send(messages: list[tuple[str, dict[str, Any]]]) -> None:
-        layer = get_channel_layer()
+    async def _bounded(send: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
         # Concurrent, but within the channel layer's Redis pool (100 connections by default):
         # one send per hot anchor of a large transaction would exhaust it.
         limit = asyncio.Semaphore(PUBLISH_CONCURRENCY)
 
-        async def send(group: str, message: dict[str, Any]) -> None:
+        async def one(target: str, message: dict[str, Any]) -> None:
             async with limit:
-                await layer.group_send(group, message)
+                await send(target, message)
 
-        await asyncio.gather(*(send(g, m) for g, m in messages))
+        await asyncio.gather(*(one(t, m) for t, m in messages))
 
     def close(self) -> None:
         """Stop the loop thread."""

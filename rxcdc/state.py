@@ -87,14 +87,21 @@ class HotState:
 
     def heat(self, key: AnchorKey, model: StateModel, loader: Loader) -> Delta:
         """Load a whole anchor; an anchor whose row does not exist stays hot and empty."""
-        anchor = self.anchors.setdefault(key, AnchorState(key, model))
-        deltas = {key: Delta()}
+        return self.heat_many([(key, model)], loader)[key]
+
+    def heat_many(
+        self, anchors: list[tuple[AnchorKey, StateModel]], loader: Loader
+    ) -> dict[AnchorKey, Delta]:
+        """Load several anchors together: one query per layer for all of them."""
+        deltas = {key: Delta() for key, _ in anchors}
         pending: dict[Layer, set[tuple[AnchorState, Any]]] = defaultdict(set)
         self._missing = []
-        self._incref(anchor, model.root, key[1], pending)
+        for key, model in anchors:
+            anchor = self.anchors.setdefault(key, AnchorState(key, model))
+            self._incref(anchor, model.root, key[1], pending)
         self._load_pending(pending, loader, deltas)
         self._repair(loader, deltas)
-        return deltas[key]
+        return deltas
 
     def cool(self, key: AnchorKey) -> None:
         """Forget an anchor."""

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import close_old_connections
 
 from replication.changes import Chunk, Heartbeat, Transaction
@@ -74,29 +75,36 @@ class Worker:
         """Rebuild the in-memory state of hot anchors from the cache (after a restart)."""
         self.position = position
         self.state = self.router.state = HotState()
+        by_channel: dict[str, list[Any]] = defaultdict(list)
         for meta in self.cache.hot_anchors():
-            label = meta["channel"]
-            channel = self.channels.get(label)
-            if channel is None:
-                self.cache.cool(label, meta["anchor"])
-                continue
-            model = channel.state()
-            anchor = model.root.model._meta.pk.to_python(meta["anchor"])
-            docs = list(self.cache.anchor_docs(label, anchor))
-            key = (label, anchor)
-            delta = self.state.heat(key, model, restore_loader(model, docs))
-            reached = {doc_id(anchor, t, pk) for (t, pk) in delta.upserts}
-            if delta.missing or len(reached) != len(docs):
-                # A crash cut a transaction's writes short (a link to a missing document, or a
-                # document nothing links to): re-read the anchor and stamp it with the newest
-                # LSN it holds, so replayed transactions up to there change nothing more.
-                every = self.cache.anchor_docs(label, anchor, live_only=False)
-                newest = max((d["_lsn"] for d in every), default=position)
-                self.state.cool(key)
-                fresh = self.state.heat(key, model, load_rows)
-                self.cache.rewrite(label, anchor, newest, fresh)
-                log.info("repaired %s:%s from the database", label, anchor)
+            if meta["channel"] in self.channels:
+                by_channel[meta["channel"]].append(meta["anchor"])
+            else:
+                self.cache.cool(meta["channel"], meta["anchor"])
+        for label, anchors in by_channel.items():
+            model = self.channels[label].state()
+            docs_by_anchor = self.cache.live_docs(label, anchors)
+            for raw in anchors:
+                self._restore_anchor(label, model, raw, docs_by_anchor[raw], position)
         log.info("restored %d hot anchors at %s", len(self.state.anchors), _fmt(position))
+
+    def _restore_anchor(
+        self, label: str, model: Any, raw: Any, docs: list[dict[str, Any]], position: int
+    ) -> None:
+        anchor = model.root.model._meta.pk.to_python(raw)
+        key = (label, anchor)
+        delta = self.state.heat(key, model, restore_loader(model, docs))
+        reached = {doc_id(anchor, t, pk) for (t, pk) in delta.upserts}
+        if delta.missing or len(reached) != len(docs):
+            # A crash cut a transaction's writes short (a link to a missing document, or a
+            # document nothing links to): re-read the anchor and stamp it with the newest
+            # LSN it holds, so replayed transactions up to there change nothing more.
+            every = self.cache.anchor_docs(label, anchor, live_only=False)
+            newest = max((d["_lsn"] for d in every), default=position)
+            self.state.cool(key)
+            fresh = self.state.heat(key, model, load_rows)
+            self.cache.rewrite(label, anchor, newest, fresh)
+            log.info("repaired %s:%s from the database", label, anchor)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -228,8 +236,9 @@ class Worker:
         if now >= self._next_announce:
             self.heater.announce_worker(os.getpid(), ttl=15.0)
             self._next_announce = now + 5.0
-        for req in self.heater.pop():
-            self.heat(req)
+        requests = self.heater.pop()
+        if requests:
+            self.heat(requests)
         for label, anchor in self.heater.pop_cool():
             self._cool_on_request(label, anchor)
         if now >= self._next_cool:
@@ -239,29 +248,69 @@ class Worker:
         if now >= self._next_log:
             self._log_progress(now)
 
-    def heat(self, req: HeatRequest) -> None:
-        """Make an anchor hot (if it is not) and tell the requester at which LSN."""
-        reply: dict[str, Any] = {"type": "rx.hot", "channel": req.label, "anchor": req.anchor}
-        channel = self.channels.get(req.label)
-        try:
-            if channel is None:
-                raise LookupError(f"unknown channel {req.label!r}")
-            model = channel.state()
-            anchor = model.root.model._meta.pk.to_python(req.anchor)
-            key = (req.label, anchor)
+    def heat(self, requests: list[HeatRequest]) -> None:
+        """Make anchors hot (those that are not, together) and tell each requester the LSN."""
+        replies: list[tuple[str, dict[str, Any]]] = []
+        wanted: dict[AnchorKey, Any] = {}
+        keys: list[tuple[HeatRequest, AnchorKey]] = []
+        for req in requests:
+            reply = {"type": "rx.hot", "channel": req.label, "anchor": req.anchor}
+            channel = self.channels.get(req.label)
+            try:
+                if channel is None:
+                    raise LookupError(f"unknown channel {req.label!r}")
+                model = channel.state()
+                key = (req.label, model.root.model._meta.pk.to_python(req.anchor))
+            except (LookupError, ValueError, TypeError, ValidationError) as exc:
+                replies.append((req.reply, {**reply, "error": str(exc)}))
+                continue
             if key not in self.state.anchors:
-                delta = self.state.heat(key, model, load_rows)
-                self.cache.write(req.label, anchor, self.position, delta)
-                self.cache.mark_hot(req.label, anchor, self.position)
-                log.debug("heated %s:%s (%d instances)", req.label, anchor, len(delta.upserts))
-            reply["lsn"] = self.position
-            reply["exists"] = self.state.anchors[key].exists
-        except Exception as exc:  # a bad request must not stop the worker (invariant 10)
-            if channel is not None and "anchor" in locals():
-                self.state.cool((req.label, anchor))  # never leave a half-loaded anchor hot
-            log.warning("heat %s:%s failed: %s", req.label, req.anchor, exc)
-            reply["error"] = str(exc)
-        self.publisher.send(req.reply, reply)
+                wanted[key] = model
+            keys.append((req, key))
+        try:
+            if wanted:
+                self._heat_new(wanted)
+        except Exception as exc:  # never leave half-loaded anchors hot; answer, do not hang
+            for key in wanted:
+                self.state.cool(key)
+            log.warning("heating %d anchors failed: %s", len(wanted), exc)
+            replies += [
+                (
+                    req.reply,
+                    {
+                        "type": "rx.hot",
+                        "channel": req.label,
+                        "anchor": req.anchor,
+                        "error": f"heat failed: {exc}",
+                    },
+                )
+                for req, _ in keys
+            ]
+            keys = []
+        for req, key in keys:
+            replies.append(
+                (
+                    req.reply,
+                    {
+                        "type": "rx.hot",
+                        "channel": req.label,
+                        "anchor": req.anchor,
+                        "lsn": self.position,
+                        "exists": self.state.anchors[key].exists,
+                    },
+                )
+            )
+        self.publisher.send_many(replies)
+
+    def _heat_new(self, wanted: dict[AnchorKey, Any]) -> None:
+        deltas = self.state.heat_many(list(wanted.items()), load_rows)
+        by_channel: dict[str, dict[Any, Delta]] = defaultdict(dict)
+        for (label, anchor), delta in deltas.items():
+            by_channel[label][anchor] = delta
+        for label, by_anchor in by_channel.items():
+            self.cache.write_many(label, by_anchor, self.position)
+            self.cache.mark_hot(label, list(by_anchor), self.position)
+        log.debug("heated %d anchors", len(deltas))
 
     def _cool_on_request(self, label: str | None, anchor: Any) -> None:
         """``rx_cache clear``: drop matching anchors; connected clients get a reset."""
