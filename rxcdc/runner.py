@@ -13,6 +13,7 @@ from rxcdc.cache import Cache
 from rxcdc.channels import StateChannel
 from rxcdc.fanout import Publisher
 from rxcdc.heat import Heater
+from rxcdc.sinks import registered
 from rxcdc.worker import Worker
 
 __all__ = ["open_stream", "start_worker"]
@@ -22,7 +23,7 @@ def start_worker(channels: Iterable[type[StateChannel]] | None = None) -> Worker
     """A worker wired to the configured MongoDB, Redis and channel layer."""
     cache = Cache(conf.mongo_url(), conf.get("RX_MONGO_DB"))
     heater = Heater(redis.Redis.from_url(conf.redis_url()))
-    worker = Worker(cache, heater, Publisher(), channels)
+    worker = Worker(cache, heater, Publisher(), channels, sinks=registered())
     cache.ensure_indexes(worker.channels)
     return worker
 

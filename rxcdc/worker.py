@@ -21,9 +21,15 @@ from rxcdc.fanout import Publisher, anchor_group, channel_group, update_message
 from rxcdc.heat import Heater, HeatRequest
 from rxcdc.routing import Batch, Router, Tracked
 from rxcdc.serialize import jsonable, load_rows
+from rxcdc.sinks import Sink
 from rxcdc.state import AnchorKey, Delta, HotState
 
 __all__ = ["Worker"]
+
+# What a refresh hands to delivery: deltas, anchors to reset, anchors created, sink messages.
+Refreshed = tuple[
+    dict[AnchorKey, Delta], set[AnchorKey], set[AnchorKey], list[tuple[str, dict[str, Any]]]
+]
 
 log = logging.getLogger("rxcdc.worker")
 
@@ -39,6 +45,7 @@ class Worker:
         channels: Iterable[type[StateChannel]] | None = None,
         *,
         cache_ttl: float | None = None,
+        sinks: Iterable[Sink] = (),
     ) -> None:
         self.channels = {
             c.label(): c for c in (channels if channels is not None else all_channels())
@@ -46,6 +53,7 @@ class Worker:
         self.cache, self.heater, self.publisher = cache, heater, publisher
         self.cache_ttl = float(cache_ttl if cache_ttl is not None else conf.get("RX_CACHE_TTL"))
         self.state = HotState()
+        self.sinks = list(sinks)
         self.router = Router(
             [
                 Tracked(label, c.state().layers, c.is_list() and c.auto_update())
@@ -67,7 +75,8 @@ class Worker:
 
     def tables(self) -> list[str]:
         """Tables whose changes this worker needs (for the stream's table filter)."""
-        return self.router.tables()
+        extra = {t for sink in self.sinks for t in sink.tables()}
+        return sorted(set(self.router.tables()) | extra)
 
     # -- startup ------------------------------------------------------------------------------
 
@@ -127,7 +136,7 @@ class Worker:
         if chunk.index == 0:
             self._open.clear()
         broken = False
-        result: tuple[dict[AnchorKey, Delta], set[AnchorKey], set[AnchorKey]] | None = None
+        result: Refreshed | None = None
 
         def refresh() -> None:
             nonlocal broken, result
@@ -141,14 +150,12 @@ class Worker:
 
         self._retrying(refresh)
         assert result is not None
-        deltas, resets, created = result
+        deltas, resets, created, extra = result
         lsn = chunk.transaction.commit_lsn
         # State is updated: delivery is idempotent (LSN-guarded writes), so retry it as a unit.
-        self._retrying(lambda: self._deliver(deltas, lsn, chunk, resets, created))
+        self._retrying(lambda: self._deliver(deltas, lsn, chunk, resets, created, extra))
 
-    def _refresh(
-        self, chunk: Chunk
-    ) -> tuple[dict[AnchorKey, Delta], set[AnchorKey], set[AnchorKey]]:
+    def _refresh(self, chunk: Chunk) -> Refreshed:
         started = time.perf_counter()
         batch = Batch()
         for change in chunk.changes:
@@ -159,9 +166,10 @@ class Worker:
         deltas = self.state.refresh(batch.dirty, load_rows)
         for key in batch.reload:
             deltas[key] = self._reload(key, lsn)
+        extra = [m for sink in self.sinks for m in sink.messages(chunk)]
         self.timings["route"] += routed - started
         self.timings["serialize"] += time.perf_counter() - routed
-        return deltas, batch.reload, batch.created
+        return deltas, batch.reload, batch.created, extra
 
     def _deliver(
         self,
@@ -170,9 +178,10 @@ class Worker:
         chunk: Chunk,
         resets: set[AnchorKey],
         created: set[AnchorKey],
+        extra: list[tuple[str, dict[str, Any]]],
     ) -> None:
         started = time.perf_counter()
-        messages: list[tuple[str, dict[str, Any]]] = []
+        messages: list[tuple[str, dict[str, Any]]] = list(extra)
         writes: dict[str, dict[Any, Delta]] = {}
         for key, delta in deltas.items():
             if not delta and key not in resets and not (chunk.last and key in self._open):
