@@ -87,7 +87,8 @@ class FieldMapper:
         self, serializer: Any, hints: HintMapper, where: str, overrides: Mapping[str, str]
     ) -> None:
         self.serializer = serializer
-        self.model: type[models.Model] | None = getattr(serializer.Meta, "model", None)
+        meta = getattr(serializer, "Meta", None)
+        self.model: type[models.Model] | None = getattr(meta, "model", None)
         self.hints = hints
         self.where = where
         self.overrides = overrides

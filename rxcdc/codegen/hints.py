@@ -99,7 +99,7 @@ class HintMapper:
         hints = typing.get_type_hints(cls, include_extras=True)
         optional: set[str] = set()
         if typing.is_typeddict(cls):
-            optional = set(getattr(cls, "__optional_keys__", ()))
+            optional = _optional_keys(cls, hints)
         elif direction == "in":
             optional = {
                 f.name
@@ -132,6 +132,22 @@ class HintMapper:
         while candidate in self.reserved:
             candidate, n = f"{name}{n}", n + 1
         return candidate
+
+
+def _optional_keys(cls: Any, hints: dict[str, Any]) -> set[str]:
+    """TypedDict keys that may be missing (``NotRequired``, ``total=False``).
+
+    ``__optional_keys__`` misses ``NotRequired`` written as a string annotation (Python 3.11).
+    """
+    out = set()
+    for key, value in hints.items():
+        origin = typing.get_origin(value)
+        if origin is typing.NotRequired or (
+            origin is not typing.Required
+            and (key in cls.__optional_keys__ or not getattr(cls, "__total__", True))
+        ):
+            out.add(key)
+    return out
 
 
 def _strip_required(hint: Any) -> Any:
