@@ -73,6 +73,16 @@ def test_generated_files_and_runtime_pass_tsc_strict(tmp_path: Path, node_bin: P
         assert not re.search(r"(:|<|\||,)\s*any\b", path.read_text()), path
 
 
+def test_runtime_sources_and_ts_tests_pass_tsc_strict(node_bin: Path):
+    done = subprocess.run(
+        [str(node_bin / "tsc"), "-p", str(FRONTEND / "tsconfig.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_vitest_suite_passes(node_bin: Path):
     done = subprocess.run(
         [str(node_bin / "vitest"), "run", "--reporter=dot"],
