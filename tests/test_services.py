@@ -132,7 +132,9 @@ def _wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
 
 CHILD = textwrap.dedent(
     """
-    import os, sys, time
+    import os, signal, sys, time
+    # A shell that starts us in the background ignores SIGINT; Ctrl-C must still stop us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from rxcdc.testing.services import LocalServices
     s = LocalServices().start()
     print(" ".join(map(str, s.pids())), s.root, flush=True)
@@ -164,9 +166,12 @@ def _start_child(mode: str) -> tuple[subprocess.Popen[str], list[int], Path]:
 )
 def test_services_leave_no_process_behind(mode, sig):
     proc, pids, root = _start_child(mode)
-    if sig is not None:
-        proc.send_signal(sig)
-    proc.wait(30)
+    try:
+        if sig is not None:
+            proc.send_signal(sig)
+        proc.wait(30)
+    finally:
+        proc.kill()  # no-op when it exited; otherwise its servers die with it
     assert _wait_gone(pids) == []
     if sig != signal.SIGKILL:
         assert not root.exists()

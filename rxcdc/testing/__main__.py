@@ -10,6 +10,8 @@ from rxcdc.testing.services import LocalServices, ServiceError
 
 def main() -> int:
     """Start the services, print ``export`` lines for them and wait for a signal."""
+    # Started in the background by a shell, SIGINT would be ignored: Ctrl-C must stop us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         services = LocalServices().start()
     except ServiceError as exc:
