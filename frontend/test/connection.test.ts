@@ -207,6 +207,18 @@ describe("Connection", () => {
     expect(t.s.all.length).toBe(1);
   });
 
+  it("refuses a server that speaks another protocol version", async () => {
+    const t = setup();
+    t.conn.start();
+    t.s.last().open();
+    t.s.last().push({ ...OK, protocol: 2 } as ServerFrame);
+    expect(t.statuses.at(-1)).toBe("closed");
+    expect(t.errors.at(-1)).toMatchObject({ code: "protocol" });
+    expect(t.frames).toEqual([]);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(t.s.all.length).toBe(1);
+  });
+
   it("ignores frames of a socket it already dropped", async () => {
     const t = setup();
     t.conn.start();

@@ -59,6 +59,9 @@ interface Request {
 
 const TERMINAL = new Set(["unauthenticated", "forbidden", "not_found"]);
 
+/** The protocol version this client speaks (docs/protocol.md). */
+export const PROTOCOL = 1;
+
 /** Connects, authenticates (`auth` with token and `since`), reconnects, routes answers. */
 export class Connection {
   status: ConnectionStatus = "idle";
@@ -181,6 +184,12 @@ export class Connection {
     this.schedulePing();
     switch (frame.type) {
       case "auth.ok":
+        if (frame.protocol !== PROTOCOL) {
+          const message = `the server speaks protocol ${frame.protocol}, this client ${PROTOCOL}`;
+          this.stop();
+          this.setStatus("closed", new RxError("connection", "protocol", `${message}: run makefrontend`));
+          return;
+        }
         this.attempt = 0;
         this.events.frame(frame);
         this.setStatus("open", null);

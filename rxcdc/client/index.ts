@@ -11,6 +11,7 @@ export {
 export {
   browserSocket,
   Connection,
+  PROTOCOL,
   socketUrl,
   type ConnectionOptions,
   type ConnectionStatus,
