@@ -8,6 +8,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -69,6 +70,7 @@ class Worker:
         self._next_announce = 0.0
         self._next_log = 0.0
         self._stats = {"transactions": 0, "changes": 0, "since": time.monotonic()}
+        self.lag = 0.0  # seconds from the last transaction's commit to its acknowledgement
         self.outages = 0  # failed attempts to reach a service, for monitoring and tests
         # Seconds spent per stage since start (route, serialize, cache, publish): see make bench.
         self.timings: dict[str, float] = defaultdict(float)
@@ -126,6 +128,8 @@ class Worker:
                 ack(event.transaction)
                 self.position = event.transaction.commit_lsn
                 self._stats["transactions"] += 1
+                # Commit → acknowledged, on the database's clock: how far behind we run.
+                self.lag = (datetime.now(UTC) - event.transaction.commit_time).total_seconds()
         elif isinstance(event, Heartbeat):
             self.position = max(self.position, event.lsn)
         if not self._in_transaction:
@@ -357,8 +361,9 @@ class Worker:
         elapsed = max(now - self._stats["since"], 1e-9)
         if self._stats["transactions"] or now >= self._next_log + interval:
             log.info(
-                "at %s: %.1f tx/s, %.0f changes/s, %d hot anchors",
+                "at %s, lag %.3fs: %.1f tx/s, %.0f changes/s, %d hot anchors",
                 _fmt(self.position),
+                self.lag,
                 self._stats["transactions"] / elapsed,
                 self._stats["changes"] / elapsed,
                 len(self.state.anchors),

@@ -75,6 +75,14 @@ class BoardsChannel(StateChannel):
     def is_visible(self, user, instance, **kwargs):
         return instance.owner_id == user.id
 
+    @action
+    async def hide(self, board: int) -> None:
+        await self.remove_instance(board)
+
+    @action
+    async def hide_all(self) -> None:
+        await self.clear()
+
 
 import datetime  # noqa: E402  (string annotations above resolve through these)
 import decimal  # noqa: E402

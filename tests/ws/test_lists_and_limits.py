@@ -195,3 +195,25 @@ async def test_hostile_frames_get_answers_and_break_nothing(live_worker, setting
         await c.until(lambda f: f["type"] == "pong")
     await c.close()
     await victim.close()
+
+
+async def test_list_channel_can_remove_and_clear_anchors_from_the_server(live_worker):
+    _, token, boards = await owner_with_boards(2)
+    c = Client("/ws/boards/")
+    await c.connect(token=token)
+    ends = set()
+    while len(ends) < 2:
+        frame = await c.receive()
+        if frame["type"] == "snapshot.end":
+            ends.add(frame["anchor"])
+    await c.comm.send_json_to(
+        {"type": "action", "id": "r", "action": "hide", "params": {"board": boards[0].pk}}
+    )
+    assert await c.until(lambda f: f["type"] == "anchor.removed") == {
+        "type": "anchor.removed",
+        "anchor": boards[0].pk,
+    }
+    await c.comm.send_json_to({"type": "action", "id": "c", "action": "hide_all", "params": {}})
+    assert (await c.until(lambda f: f["type"] == "anchor.removed"))["anchor"] == boards[1].pk
+    await c.until(lambda f: f["type"] == "action.result" and f["id"] == "c")
+    await c.close()
