@@ -262,7 +262,9 @@ class StateConsumer(AsyncWebsocketConsumer):
             raise
         except Exception:
             log.exception("loading %s:%s failed", self.label, key)
-            await self.send_frame(protocol.error("snapshot_failed", f"could not load {key}"))
+            await self.send_frame(
+                protocol.error("snapshot_failed", f"could not load {key}", anchor=key)
+            )
 
     async def _heat(self, pk: Any) -> dict[str, Any] | None:
         key = jsonable(pk)
@@ -286,13 +288,14 @@ class StateConsumer(AsyncWebsocketConsumer):
                 protocol.error(
                     "worker_unavailable",
                     "the replication worker is not running (no answer to a snapshot request)",
+                    anchor=key,
                 )
             )
             return None
         finally:
             self.heat_waiters.pop(key, None)
         if "error" in reply:
-            await self.send_frame(protocol.error("snapshot_failed", reply["error"]))
+            await self.send_frame(protocol.error("snapshot_failed", reply["error"], anchor=key))
             return None
         return dict(reply)
 
@@ -408,7 +411,18 @@ class StateConsumer(AsyncWebsocketConsumer):
                 {"type": "action.error", "id": frame["id"], "code": exc.code, "message": str(exc)}
             )
             return
-        await self.send_frame({"type": "action.result", "id": frame["id"], "result": result})
+        reply = {"type": "action.result", "id": frame["id"], "result": result}
+        try:
+            protocol.dumps(reply)
+        except (TypeError, ValueError) as exc:
+            log.error("action %s returned what JSON cannot encode: %s", frame["action"], exc)
+            reply = {
+                "type": "action.error",
+                "id": frame["id"],
+                "code": "failed",
+                "message": f"action {frame['action']} returned a value that cannot be sent",
+            }
+        await self.send_frame(reply)
 
     async def _write(self, frame: dict[str, Any]) -> None:
         anchors = self.anchor_pks()

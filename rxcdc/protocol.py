@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
 import json
 from typing import Any
@@ -88,6 +89,10 @@ class FrameEncoder(JSONEncoder):
     def default(self, obj: Any) -> Any:
         if isinstance(obj, decimal.Decimal):
             return str(obj)
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            return dataclasses.asdict(obj)
+        if isinstance(obj, set | frozenset):
+            return sorted(obj, key=repr)
         return super().default(obj)
 
 
@@ -96,11 +101,15 @@ def dumps(frame: dict[str, Any]) -> str:
     return json.dumps(frame, cls=FrameEncoder, separators=(",", ":"))
 
 
-def error(code: str, message: str, request_id: str | None = None) -> dict[str, Any]:
-    """An ``error`` frame answering a frame the server could not use."""
+def error(
+    code: str, message: str, request_id: str | None = None, anchor: Any = None
+) -> dict[str, Any]:
+    """An ``error`` frame: a frame the server could not use, or an anchor it could not load."""
     frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
     if request_id is not None:
         frame["id"] = request_id
+    if anchor is not None:
+        frame["anchor"] = anchor
     return frame
 
 

@@ -134,12 +134,14 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
+    if isinstance(value, set | frozenset):  # MultipleChoiceField; sorted for stable output
+        return [jsonable(v) for v in sorted(value, key=repr)]
     if isinstance(value, decimal.Decimal | uuid.UUID):
         return str(value)
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
-        return value.total_seconds()
+        return str(value.total_seconds())  # as DRF's JSON encoder does
     if hasattr(value, "pk"):
         return jsonable(value.pk)
     return str(value)

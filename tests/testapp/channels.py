@@ -1,9 +1,17 @@
+import dataclasses
+
 from channels.db import database_sync_to_async
 
 from rxcdc.actions import ActionError, action, consumer
 from rxcdc.channels import StateChannel
 from tests.testapp.models import Board, Message
 from tests.testapp.serializers import BoardSerializer, MessageSerializer, RoomSerializer
+
+
+@dataclasses.dataclass
+class Labelled:
+    name: str
+    tags: set
 
 
 class RoomChannel(StateChannel):
@@ -43,6 +51,14 @@ class RoomChannel(StateChannel):
     @action
     def refuse(self) -> None:
         raise ActionError("not today", "nope")
+
+    @action
+    def as_dataclass(self) -> "Labelled":
+        return Labelled(name="x", tags={"b", "a"})
+
+    @action
+    def unsendable(self) -> object:
+        return object()
 
     def helper(self):
         return "not an action"

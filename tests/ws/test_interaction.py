@@ -59,6 +59,21 @@ async def test_async_action_result_and_its_change_arrive(live_worker):
     await c.close()
 
 
+async def test_dataclass_results_are_sent_and_unencodable_ones_are_errors(live_worker):
+    room, _, token = await setup_room()
+    c = await connected(room, token)
+    await c.comm.send_json_to({"type": "action", "id": "d", "action": "as_dataclass"})
+    assert (await c.until(lambda f: f["id"] == "d" if "id" in f else False)) == {
+        "type": "action.result",
+        "id": "d",
+        "result": {"name": "x", "tags": ["a", "b"]},
+    }
+    await c.comm.send_json_to({"type": "action", "id": "o", "action": "unsendable"})
+    error = await c.until(lambda f: f.get("id") == "o")
+    assert (error["type"], error["code"]) == ("action.error", "failed")
+    await c.close()
+
+
 async def test_sync_action_gets_typed_params_and_encodes_its_result(live_worker):
     room, _, token = await setup_room()
     c = await connected(room, token)

@@ -71,6 +71,7 @@ async def test_missing_worker_is_reported_not_waited_on(settings, transactional_
     await c.connect(token=token)
     err = await c.until(lambda f: f["type"] == "error")
     assert err["code"] == "worker_unavailable"
+    assert err["anchor"] == room.pk
     assert "replication worker is not running" in err["message"]
     await c.close()
 

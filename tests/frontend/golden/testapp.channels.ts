@@ -5,6 +5,12 @@ import type { BoardState, MessageCreate, MessageSave, MessageState, RoomState } 
 /** RX_WEBSOCKET_URL when this file was generated. */
 const SOCKET_URL: string = import.meta.env.VITE_RX_WEBSOCKET_URL;
 
+/** tests.testapp.channels.Labelled */
+export interface Labelled {
+  name: string;
+  tags: unknown[];
+}
+
 /** Runtime variables of testapp.BoardsChannel (Meta.runtime). */
 export interface BoardsChannelRuntime {
   readonly [name: string]: unknown;
@@ -31,6 +37,14 @@ export class BoardsChannel extends StateChannel<readonly BoardState[], BoardsCha
   constructor(options: ChannelOptions = {}) {
     super(boardsChannelSpec, "ws/boards/", options);
   }
+
+  /** The channel's @action methods. */
+  readonly actions = {
+    hide: (board: number): Promise<null> =>
+      this.call<null>("hide", { board }),
+    hideAll: (): Promise<null> =>
+      this.call<null>("hide_all", {}),
+  };
 }
 
 /** Runtime variables of testapp.RoomChannel (Meta.runtime). */
@@ -65,6 +79,8 @@ export class RoomChannel extends StateChannel<RoomState | null, RoomChannelRunti
 
   /** The channel's @action methods. */
   readonly actions = {
+    asDataclass: (): Promise<Labelled> =>
+      this.call<Labelled>("as_dataclass", {}),
     echo: (when: string, amount: string, ident: string): Promise<Record<string, unknown>> =>
       this.call<Record<string, unknown>>("echo", { when, amount, ident }),
     explode: (): Promise<null> =>
@@ -73,6 +89,8 @@ export class RoomChannel extends StateChannel<RoomState | null, RoomChannelRunti
       this.call<number>("post", { text }),
     refuse: (): Promise<null> =>
       this.call<null>("refuse", {}),
+    unsendable: (): Promise<unknown> =>
+      this.call<unknown>("unsendable", {}),
   };
 
   /** Save changes to a Message (shown at once, rolled back if refused). */
