@@ -46,8 +46,10 @@ class SlotMissing(ReplicationError):
 class SlotInUse(ReplicationError):
     """Another process is streaming from the slot (only one consumer per slot is possible)."""
 
-    def __init__(self, slot: str, pid: int | None):
+    def __init__(self, slot: str, pid: int | None, holder: str | None = None):
         who = f"PID {pid}" if pid is not None else "another process"
+        if holder:
+            who = f"{holder} (backend PID {pid})"
         super().__init__(
             f"replication slot {slot!r} is in use by {who}: stop that consumer first, or end "
             f"its connection with SELECT pg_terminate_backend({pid if pid is not None else 'pid'})"

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import redis
 
+from replication.leader import SlotLock
 from replication.slot import ensure_slot, preflight, slot_status
 from replication.stream import ReplicationStream
 from rxcdc import conf
@@ -28,12 +29,19 @@ def start_worker(channels: Iterable[type[StateChannel]] | None = None) -> Worker
     return worker
 
 
-def open_stream(worker: Worker, *, idle_tick: float = 0.05) -> ReplicationStream:
-    """Check the server, create the slot if needed, restore the worker and open its stream.
+def open_stream(
+    worker: Worker, *, idle_tick: float = 0.05, standby: bool = False
+) -> ReplicationStream:
+    """Take the slot's lock, check the server, restore the worker and open its stream.
 
-    Raises ``replication.errors.ReplicationError`` with what to do when streaming cannot start.
+    Creates the slot if needed. Raises ``replication.errors.ReplicationError`` with what to do
+    when streaming cannot start (``SlotInUse`` naming the active worker, unless ``standby``
+    waits for it to stop).
     """
     dsn, slot = conf.replication_dsn(), conf.get("RX_SLOT_NAME")
+    lock = SlotLock(dsn, slot)
+    lock.acquire(wait=standby)
+    worker.slot_lock = lock  # held (by its session) for as long as the worker lives
     preflight(dsn, slot)
     ensure_slot(dsn, slot)
     schema = conf.get("RX_SCHEMA")

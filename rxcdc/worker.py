@@ -70,6 +70,7 @@ class Worker:
         self._next_announce = 0.0
         self._next_log = 0.0
         self._stats = {"transactions": 0, "changes": 0, "since": time.monotonic()}
+        self.slot_lock: Any = None  # replication.leader.SlotLock, set by rxcdc.runner
         self.lag = 0.0  # seconds from the last transaction's commit to its acknowledgement
         self.outages = 0  # failed attempts to reach a service, for monitoring and tests
         # Seconds spent per stage since start (route, serialize, cache, publish): see make bench.

@@ -126,12 +126,14 @@ class Pipeline:
         """Stop the worker and start a new one on the same slot and cache (a restart)."""
         self.stream.close()
         self.worker.publisher.close()
+        self.worker.slot_lock.release()
         self.worker = start_worker()
         self.stream = open_stream(self.worker)
 
     def close(self) -> None:
         self.stream.close()
         self.worker.publisher.close()
+        self.worker.slot_lock.release()
         self.listener.close()
 
 

@@ -1,5 +1,7 @@
 """``manage.py rx_replicate`` refuses what it cannot do, and stops cleanly."""
 
+import os
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -8,10 +10,9 @@ from rxcdc import conf
 
 
 def test_refuses_to_start_while_another_worker_holds_the_slot(pipeline):
-    pipeline.pump()  # the pipeline's stream is now active on the slot
-    pid = slot_status(conf.replication_dsn(), conf.get("RX_SLOT_NAME")).active_pid
-    assert pid is not None
-    with pytest.raises(CommandError, match=rf"PID {pid}"):
+    pipeline.pump()  # the pipeline's worker holds the slot
+    assert slot_status(conf.replication_dsn(), conf.get("RX_SLOT_NAME")).active_pid is not None
+    with pytest.raises(CommandError, match=rf"in use by rx_replicate pid {os.getpid()} on "):
         call_command("rx_replicate")
 
 
@@ -19,3 +20,41 @@ def test_refuses_a_slot_name_postgres_would_reject(settings, transactional_db):
     settings.RX_SLOT_NAME = "Bad-Name"
     with pytest.raises(CommandError, match="Bad-Name"):
         call_command("rx_replicate")
+
+
+def test_standby_waits_for_the_active_worker_then_takes_over(pipeline, settings):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from django.db import connection
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "RXCDC_PG_NAME": connection.settings_dict["NAME"],
+        "RX_SLOT_NAME": settings.RX_SLOT_NAME,
+        "RX_MONGO_DB": settings.RX_MONGO_DB,
+    }
+    standby = subprocess.Popen(
+        [sys.executable, "-m", "django", "rx_replicate", "--standby"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert standby.stdout.readline().startswith("rx_replicate: standby")
+        pipeline.pump()  # the active worker keeps working meanwhile
+        assert standby.poll() is None
+        pipeline.stream.close()
+        pipeline.worker.slot_lock.release()  # the active worker stops
+        deadline = time.monotonic() + 30
+        line = ""
+        while not line.startswith("rx_replicate: streaming"):
+            assert time.monotonic() < deadline, "the standby never took over"
+            line = standby.stdout.readline()
+    finally:
+        standby.terminate()
+        standby.wait(30)

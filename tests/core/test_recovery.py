@@ -195,6 +195,7 @@ def test_sigkilled_worker_restarts_converge_under_write_load(pipeline, settings,
         pipeline.heat(ROOM, r)
         pipeline.worker.heater.touch(ROOM, r, ttl=3600)  # as a connected consumer would
     pipeline.stream.close()  # the subprocess workers take the slot over
+    pipeline.worker.slot_lock.release()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",

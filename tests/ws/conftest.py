@@ -48,6 +48,8 @@ class LiveWorker:
             self.ready.set()
         finally:
             self.worker.publisher.close()
+            if self.worker.slot_lock is not None:
+                self.worker.slot_lock.release()
             connections.close_all()
 
     def stop(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from replication.errors import ReplicationError
 from replication.stream import stop_on_signals
@@ -17,15 +17,25 @@ class Command(BaseCommand):
 
     help = __doc__
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--standby",
+            action="store_true",
+            help="wait for the active worker of this slot to stop, then take over",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         if not logging.getLogger().handlers:
             logging.basicConfig(
                 level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
             )
         worker = start_worker()
+        if options["standby"]:
+            self.stdout.write("rx_replicate: standby, waiting for the slot's active worker to stop")
         try:
-            stream = open_stream(worker)
+            stream = open_stream(worker, standby=options["standby"])
         except ReplicationError as exc:
+            worker.publisher.close()
             raise CommandError(str(exc)) from exc
         restore = stop_on_signals(stream)
         self.stdout.write(
@@ -41,4 +51,6 @@ class Command(BaseCommand):
         finally:
             restore()
             worker.publisher.close()
+            if worker.slot_lock is not None:
+                worker.slot_lock.release()
         self.stdout.write("rx_replicate: stopped")
