@@ -18,6 +18,8 @@ INSTALLED_APPS = [
     "channels",
     "rxcdc",
     "tests.testapp",
+    "rxcdc.api",
+    "tests.apiapp",
 ]
 
 DATABASES = {

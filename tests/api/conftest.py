@@ -1,0 +1,149 @@
+"""rxcdc.api tests: consumers over a WebsocketCommunicator; observers fed by a real worker."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.db import connection, connections
+
+from replication.changes import Chunk, Heartbeat
+from replication.slot import drop_slot
+from replication.stream import HEARTBEAT_PREFIX
+from rxcdc import conf
+from rxcdc.runner import open_stream, start_worker
+
+
+@contextlib.asynccontextmanager
+async def connected(app: Any, user: Any = None, path: str = "/ws/") -> AsyncIterator[Any]:
+    """A connected communicator, always disconnected afterwards."""
+    comm = WebsocketCommunicator(app, path)
+    if user is not None:
+        comm.scope["user"] = user
+    ok, _ = await comm.connect()
+    assert ok, "the consumer refused the connection"
+    try:
+        yield comm
+    finally:
+        await comm.disconnect()
+
+
+async def ask(comm: Any, timeout: float = 10, **frame: Any) -> dict[str, Any]:
+    """Send one frame and return the next one received."""
+    await comm.send_json_to(frame)
+    return await comm.receive_json_from(timeout)  # type: ignore[no-any-return]
+
+
+def frame(action: Any, data: Any = None, status: int = 200, request_id: Any = None, errors=None):
+    """A DCRF reply, the way the server must send it."""
+    return {
+        "errors": errors or [],
+        "data": data,
+        "action": action,
+        "response_status": status,
+        "request_id": request_id,
+    }
+
+
+class LiveWorker:
+    """``rx_replicate`` in a thread of the test process (observers come from the registry)."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.stream: Any = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(30), "worker did not start"
+        if self.error:
+            raise self.error
+
+    def _run(self) -> None:
+        try:
+            self.worker = start_worker()
+            self.stream = open_stream(self.worker)
+            self.ready.set()
+            with self.stream:
+                for event in self.stream:
+                    self.worker.handle(event, self.stream.ack)
+        except BaseException as exc:
+            self.error = exc
+            self.ready.set()
+        finally:
+            self.worker.publisher.close()
+            connections.close_all()
+
+    def stop(self) -> None:
+        if self.stream is not None:
+            self.stream.stop()
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+
+
+class Driver:
+    """The worker driven from the test thread up to a WAL barrier (no websocket, no sleeps)."""
+
+    def __init__(self) -> None:
+        self.worker = start_worker()
+        self.stream = open_stream(self.worker)
+        self.chunks: list[Chunk] = []
+
+    def pump(self, timeout: float = 30.0) -> list[Chunk]:
+        """Handle everything committed before this call; returns the chunks handled."""
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT pg_logical_emit_message(false, %s, %s)::text",
+                [HEARTBEAT_PREFIX, json.dumps({"emitted_at": datetime.now(UTC).isoformat()})],
+            )
+            (barrier,) = cur.fetchone()
+        high, low = barrier.split("/")
+        target = (int(high, 16) << 32) + int(low, 16)
+        deadline = time.monotonic() + timeout
+        seen: list[Chunk] = []
+        for event in self.stream:
+            if isinstance(event, Chunk):
+                seen.append(event)
+            self.worker.handle(event, self.stream.ack)
+            if isinstance(event, Heartbeat) and event.lsn >= target:
+                self.chunks += seen
+                return seen
+            assert time.monotonic() < deadline, "the worker did not reach the WAL barrier"
+        raise AssertionError("stream ended")
+
+    def close(self) -> None:
+        self.stream.close()
+        self.worker.publisher.close()
+
+
+@pytest.fixture
+def rx_settings(settings, redis_url, transactional_db) -> Iterator[Any]:
+    """A fresh slot and MongoDB database for the test's workers."""
+    settings.RX_SLOT_NAME = f"rx_{uuid.uuid4().hex[:10]}"
+    settings.RX_MONGO_DB = f"rx_{uuid.uuid4().hex[:10]}"
+    yield settings
+    import pymongo
+
+    pymongo.MongoClient(conf.mongo_url()).drop_database(settings.RX_MONGO_DB)
+    drop_slot(conf.replication_dsn(), settings.RX_SLOT_NAME)
+
+
+@pytest.fixture
+def live_worker(rx_settings) -> Iterator[LiveWorker]:
+    w = LiveWorker()
+    yield w
+    w.stop()
+
+
+@pytest.fixture
+def driver(rx_settings) -> Iterator[Driver]:
+    d = Driver()
+    yield d
+    d.close()

@@ -1,0 +1,21 @@
+from rest_framework import serializers
+
+from tests.apiapp.models import Classroom, Gadget, Widget
+
+
+class WidgetSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Widget
+        fields = ["id", "name", "color", "size"]
+
+
+class ClassroomSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Classroom
+        fields = ["id", "name", "school"]
+
+
+class GadgetSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Gadget
+        fields = ["code", "label"]
