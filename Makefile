@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rxcdc-installed
 
-.PHONY: setup system venv node test lint bench clean
+.PHONY: setup system venv node example-node demo test lint bench clean
 
-setup: system venv node
+setup: system venv node example-node
 
 system:
 	@bash scripts/setup-system.sh
@@ -16,6 +16,14 @@ venv: $(STAMP)
 # TypeScript tooling for the client runtime's tests (npm ci only when package-lock.json changed).
 node:
 	@bash scripts/setup-node.sh
+
+# The example's React/Vite and playwright-core for the browser tests (npm ci when its lock changed).
+example-node:
+	@bash scripts/setup-example.sh
+
+# The example app on throwaway services: prints the URL and the logins; Ctrl-C stops everything.
+demo: setup
+	@$(BIN)/python example/demo.py
 
 # Reinstall only when the dependency list changes.
 $(STAMP): pyproject.toml

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install the system services rxcdc needs (Debian/Ubuntu): PostgreSQL with the wal2json
-# plugin and Redis. Idempotent: prints one line and exits when everything is present.
+# Install the system packages rxcdc needs (Debian/Ubuntu): PostgreSQL with the wal2json
+# plugin, Redis, and Chromium for the browser tests (tests/e2e). Idempotent: prints one line and
+# exits when everything is present.
 set -euo pipefail
 
 want=()
@@ -17,12 +18,10 @@ if [ -n "$major" ] && [ ! -f "/usr/lib/postgresql/$major/lib/wal2json.so" ]; the
     want+=("postgresql-$major-wal2json")
 fi
 command -v redis-server >/dev/null 2>&1 || want+=(redis-server)
-if [ "${RXCDC_BROWSER:-0}" = 1 ]; then
-    command -v chromium >/dev/null 2>&1 || want+=(chromium)
-fi
+command -v chromium >/dev/null 2>&1 || want+=(chromium)
 
 if [ ${#want[@]} -eq 0 ]; then
-    echo "system packages: present (postgresql $major with wal2json, redis-server)"
+    echo "system packages: present (postgresql $major with wal2json, redis-server, chromium)"
     exit 0
 fi
 
@@ -45,4 +44,4 @@ major=$(pg_major)
 if [ ! -f "/usr/lib/postgresql/$major/lib/wal2json.so" ]; then
     $sudo apt-get install -y -qq --no-install-recommends "postgresql-$major-wal2json" >/dev/null
 fi
-echo "system packages: postgresql $major with wal2json, redis-server installed"
+echo "system packages: postgresql $major with wal2json, redis-server, chromium installed"
