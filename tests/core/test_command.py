@@ -52,9 +52,12 @@ def test_standby_waits_for_the_active_worker_then_takes_over(pipeline, settings)
         pipeline.worker.slot_lock.release()  # the active worker stops
         deadline = time.monotonic() + 30
         line = ""
+        output = []
         while not line.startswith("rx_replicate: streaming"):
             assert time.monotonic() < deadline, "the standby never took over"
             line = standby.stdout.readline()
+            output.append(line)
+            assert line or standby.poll() is None, f"the standby died: {''.join(output)}"
     finally:
         standby.terminate()
         standby.wait(30)
