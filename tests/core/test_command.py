@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 
 from replication.slot import slot_status
 from rxcdc import conf
+from tests.processes import django_env
 
 
 def test_refuses_to_start_while_another_worker_holds_the_slot(pipeline):
@@ -23,20 +24,11 @@ def test_refuses_a_slot_name_postgres_would_reject(settings, transactional_db):
 
 
 def test_standby_waits_for_the_active_worker_then_takes_over(pipeline, settings):
-    import os
     import subprocess
     import sys
     import time
 
-    from django.db import connection
-
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "RXCDC_PG_NAME": connection.settings_dict["NAME"],
-        "RX_SLOT_NAME": settings.RX_SLOT_NAME,
-        "RX_MONGO_DB": settings.RX_MONGO_DB,
-    }
+    env = django_env()
     standby = subprocess.Popen(
         [sys.executable, "-m", "django", "rx_replicate", "--standby"],
         env=env,

@@ -17,6 +17,7 @@ from django.db import connection, connections
 from replication.slot import slot_status
 from rxcdc import conf
 from rxcdc.testing.services import MongoServer
+from tests.processes import django_env
 from tests.testapp.models import Message, Room
 
 ROOM = "testapp.RoomChannel"
@@ -196,14 +197,7 @@ def test_sigkilled_worker_restarts_converge_under_write_load(pipeline, settings,
         pipeline.worker.heater.touch(ROOM, r, ttl=3600)  # as a connected consumer would
     pipeline.stream.close()  # the subprocess workers take the slot over
     pipeline.worker.slot_lock.release()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "RXCDC_PG_NAME": connection.settings_dict["NAME"],
-        "RX_SLOT_NAME": settings.RX_SLOT_NAME,
-        "RX_MONGO_DB": settings.RX_MONGO_DB,
-        "RX_CACHE_TTL": "3600",
-    }
+    env = django_env(RX_CACHE_TTL="3600")
     stop, errors = threading.Event(), []
     writer = threading.Thread(target=_writer, args=(stop, rooms, errors))
     writer.start()

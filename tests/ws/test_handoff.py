@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import os
 import random
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from django.db import connection, connections
 from rest_framework.authtoken.models import Token
 
 from rxcdc.testing.services import free_port
+from tests.processes import django_env
 from tests.testapp.models import Message, Room
 from tests.ws.conftest import Client, recomputed
 
@@ -96,14 +96,7 @@ async def test_real_daphne_and_websocket_client(live_worker, settings, services)
     user = await sync_to_async(User.objects.create)(username="real")
     token = (await sync_to_async(Token.objects.create)(user=user)).key
     port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "RXCDC_PG_NAME": connection.settings_dict["NAME"],
-        "RX_MONGO_DB": settings.RX_MONGO_DB,
-        "RX_SLOT_NAME": settings.RX_SLOT_NAME,
-        "RX_ALLOWED_HOSTS": "127.0.0.1,localhost",
-    }
+    env = django_env(RX_ALLOWED_HOSTS="127.0.0.1,localhost")
     daphne = subprocess.Popen(
         [
             sys.executable,
