@@ -21,6 +21,9 @@ INSTALLED_APPS = [
     "rxcdc.api",
     "tests.apiapp",
 ]
+if os.environ.get("RX_WITHOUT_RXCDC"):
+    # The writer-overhead benchmark's baseline: the same models, no rxcdc at all.
+    INSTALLED_APPS = [a for a in INSTALLED_APPS if not a.startswith("rxcdc")]
 
 DATABASES = {
     "default": {
