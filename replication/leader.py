@@ -82,6 +82,7 @@ class SlotLock:
 
     @property
     def held(self) -> bool:
+        """Whether this object holds the lock's session."""
         return self._conn is not None and not self._conn.closed
 
     def __enter__(self) -> SlotLock:

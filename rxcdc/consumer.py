@@ -51,6 +51,7 @@ class StateConsumer(AsyncWebsocketConsumer):
         self.channel_class = channel_class or self.channel_class
 
     async def connect(self) -> None:
+        """Accept, then wait for the auth frame (closed after RX_AUTH_TIMEOUT)."""
         self.channel = None
         self.user: Any = None
         self.scope_filter: UserScope | None = None
@@ -63,6 +64,7 @@ class StateConsumer(AsyncWebsocketConsumer):
         self._spawn(self._auth_deadline())
 
     async def disconnect(self, code: int) -> None:
+        """Stop loads and actions, leave every group, run the channel's hook."""
         for task in list(self.tasks):
             task.cancel()
         for feed in self.feeds.values():
@@ -79,11 +81,13 @@ class StateConsumer(AsyncWebsocketConsumer):
 
     @property
     def label(self) -> str:
+        """The channel's label."""
         return str(self.channel_class.label())
 
     # -- inbound frames -------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """One inbound frame: rate limit, validation, then auth or dispatch."""
         if not self._take_token():
             await self.send_frame(protocol.error("rate_limited", "too many frames; slow down"))
             return
@@ -329,11 +333,13 @@ class StateConsumer(AsyncWebsocketConsumer):
     # -- channel-layer messages -----------------------------------------------------------------
 
     async def rx_hot(self, message: dict[str, Any]) -> None:
+        """The worker's answer to a heat request."""
         waiter = self.heat_waiters.get(message["anchor"])
         if waiter is not None and not waiter.done():
             waiter.set_result(message)
 
     async def rx_update(self, message: dict[str, Any]) -> None:
+        """One transaction's changes to an anchor: buffered while it loads, else relayed."""
         feed = self.feeds.get(message["anchor"])
         if feed is None:
             return
@@ -361,6 +367,7 @@ class StateConsumer(AsyncWebsocketConsumer):
         await self.send_frame(frame)
 
     async def rx_reset(self, message: dict[str, Any]) -> None:
+        """Drop and reload an anchor (TRUNCATE, cache clear, anchor row reborn)."""
         feed = self.feeds.get(message["anchor"])
         if feed is not None:
             await self.send_frame(
@@ -369,6 +376,7 @@ class StateConsumer(AsyncWebsocketConsumer):
             self._open_feed(feed.pk, None)
 
     async def rx_anchor_created(self, message: dict[str, Any]) -> None:
+        """List channels: a new anchor row; shown if ``is_visible`` says so."""
         if self.channel is None or not self.channel_class.auto_update():
             return
         visible = await database_sync_to_async(_visible)(self.channel, message["anchor"])
@@ -376,17 +384,20 @@ class StateConsumer(AsyncWebsocketConsumer):
             await self.add_anchor(visible.pk)
 
     async def rx_notification(self, message: dict[str, Any]) -> None:
+        """Forward a notification for this anchor (and user, when it names one)."""
         if message.get("user") in (None, self.scope_filter and self.scope_filter.user_id):
             await self.send_frame(
                 {"type": "notification", "anchor": message["anchor"], "payload": message["payload"]}
             )
 
     async def rx_system(self, message: dict[str, Any]) -> None:
+        """Forward a system message."""
         await self.send_frame(
             {"type": "system", "source": message["source"], "message": message["message"]}
         )
 
     async def dispatch(self, message: dict[str, Any]) -> None:
+        """Route ``@consumer`` event types to the channel, the rest as usual."""
         # ``@consumer`` handlers of the channel get their event types first.
         handler = None
         if self.channel is not None:

@@ -48,6 +48,7 @@ class Layer:
 
     @property
     def depth(self) -> int:
+        """Distance from the anchor layer."""
         return 0 if self.parent is None else self.parent.depth + 1
 
     def links(self, doc: dict[str, Any]) -> dict[int, list[Any]]:
@@ -74,6 +75,7 @@ class StateModel:
 
     @property
     def root(self) -> Layer:
+        """The anchor's layer."""
         return self.layers[0]
 
     def tables(self) -> set[str]:

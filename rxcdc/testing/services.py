@@ -142,10 +142,12 @@ class PostgresServer:
 
     @property
     def socket_dir(self) -> Path:
+        """Where the unix socket lives."""
         return self.root / "sock"
 
     @property
     def datadir(self) -> Path:
+        """The cluster's data directory."""
         return self.root / "data"
 
     def dsn(self, dbname: str = "postgres") -> str:
@@ -153,6 +155,7 @@ class PostgresServer:
         return f"host={self.socket_dir} port={self.port} user=postgres dbname={dbname}"
 
     def start(self, timeout: float = 30.0) -> None:
+        """initdb, then start the server and wait until it accepts connections."""
         bindir = find_pg_bindir()
         user = self._run_as()
         self.port = self.port or free_port()
@@ -212,6 +215,7 @@ class PostgresServer:
             return False
 
     def stop(self) -> None:
+        """Stop whatever runs and remove the run directory (idempotent)."""
         # SIGINT is Postgres's "fast" shutdown: disconnect clients, checkpoint, exit.
         _stop(self.proc, signal.SIGINT)
 
@@ -262,9 +266,11 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        """The server's URL."""
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 15.0) -> None:
+        """Start the server and wait until it answers PING."""
         binary = _which("redis-server", "redis-server")
         self.port = self.port or free_port()
         log = self.root / "redis.log"
@@ -297,6 +303,7 @@ class RedisServer:
             return False
 
     def stop(self) -> None:
+        """Stop whatever runs and remove the run directory (idempotent)."""
         _stop(self.proc, signal.SIGTERM)
 
 
@@ -314,11 +321,13 @@ class MongoServer:
 
     @property
     def url(self) -> str:
+        """The server's URL."""
         if self.external_url:
             return self.external_url
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
     def start(self, timeout: float = 20.0) -> None:
+        """Start nx-27017 (unless MONGO_URL is set) and wait until it listens."""
         if self.external_url:
             return
         # nx-27017 installs next to our interpreter; PATH may not include the venv.
@@ -356,6 +365,7 @@ class MongoServer:
         )
 
     def stop(self) -> None:
+        """Stop whatever runs and remove the run directory (idempotent)."""
         _stop(self.proc, signal.SIGTERM)
 
 
@@ -377,6 +387,7 @@ class LocalServices:
         self._previous_sigterm: object = None
 
     def start(self) -> LocalServices:
+        """Start all three services; on failure stop what started and re-raise."""
         _sweep_stale_runs()
         (self.root / "owner.pid").write_text(str(os.getpid()))
         self._install_sigterm()
@@ -392,6 +403,7 @@ class LocalServices:
         return self
 
     def stop(self) -> None:
+        """Stop whatever runs and remove the run directory (idempotent)."""
         for service in (self.mongo, self.redis, self.postgres):
             with contextlib.suppress(Exception):
                 service.stop()
