@@ -2,7 +2,8 @@
 
 Every module ``tests/bench/bench_*.py`` has ``run(services, repeats) -> list[Result]``. The
 table goes to stdout and, unless ``--no-write``, into docs/benchmarks.md between the generated
-markers (the rest of that file is left alone).
+markers (the rest of that file is left alone): the machine description is replaced, and so is the
+section of each module that ran; the sections of modules that did not run stay as they were.
 """
 
 from __future__ import annotations
@@ -43,25 +44,21 @@ def main() -> int:
     )
     if args.only:
         names = [n for n in names if n == f"bench_{args.only}"]
-    sections: list[tuple[str, list[Result]]] = []
+    sections: dict[str, str] = {}
     with LocalServices() as services:
         machine = describe_machine(services)
-        load_before = os.getloadavg()[0]
         for name in names:
             module = importlib.import_module(f"{__package__}.{name}")
             print(f"running {name} ({args.repeats} repeats)...", file=sys.stderr, flush=True)
-            sections.append((name, module.run(services, args.repeats)))
-    # Everything shares the CPUs with whatever else runs: say how busy the machine was.
-    machine.append(
-        (
-            "load average (1 min)",
-            f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after (includes this run)",
-        )
-    )
-    report = render(machine, sections, args.repeats)
-    print(report)
+            started, load_before = datetime.now(UTC), os.getloadavg()[0]
+            results = module.run(services, args.repeats)
+            # Everything shares the CPUs with whatever else runs: say how busy the machine was.
+            load = f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after (includes this run)"
+            sections[name] = render_section(name, results, args.repeats, started, load)
+    header = render_header(machine)
+    print("\n\n".join([header, *sections.values()]))
     if not args.no_write:
-        write(report)
+        write(header, sections)
     return 0
 
 
@@ -99,42 +96,54 @@ def describe_machine(services: LocalServices) -> list[tuple[str, str]]:
     ]
 
 
-def render(
-    machine: list[tuple[str, str]], sections: list[tuple[str, list[Result]]], repeats: int
+def render_header(machine: list[tuple[str, str]]) -> str:
+    return "\n".join(
+        [
+            "Each figure is the median over the repeats, with (min..max, n); a ratio is the median "
+            "of the per-repeat ratios (each repeat measures both, back to back). Machine of the "
+            "latest run (each section says when it ran):",
+            "",
+            *[f"- {key}: {value}" for key, value in machine],
+        ]
+    )
+
+
+def render_section(
+    name: str, results: list[Result], repeats: int, started: datetime, load: str
 ) -> str:
     lines = [
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {repeats} repeats; each figure is the "
-        "median over the repeats, with (min..max, n); a ratio is the median of the per-repeat "
-        "ratios (each repeat measures both, back to back).",
+        f"### {name}",
         "",
-        *[f"- {key}: {value}" for key, value in machine],
+        f"Run {started:%Y-%m-%d %H:%M} UTC, {repeats} repeats; load average (1 min): {load}.",
+        "",
+        "| metric | value | baseline (same run) | ratio | target | met |",
+        "|---|---|---|---|---|---|",
     ]
-    for name, results in sections:
-        lines += [
-            "",
-            f"### {name}",
-            "",
-            "| metric | value | baseline (same run) | ratio | target | met |",
-            "|---|---|---|---|---|---|",
-        ]
-        for r in results:
-            baseline = f"{spread(r.baseline)} {r.unit}" if r.baseline else "—"
-            ratio = f"{r.ratio:.0%}" if r.ratio is not None else "—"
-            met = {True: "yes", False: "**no**", None: "—"}[r.met]
-            lines.append(
-                f"| {r.metric} | {spread(r.samples)} {r.unit} | {baseline} | {ratio} "
-                f"| {r.target} | {met} |"
-            )
+    for r in results:
+        baseline = f"{spread(r.baseline)} {r.unit}" if r.baseline else "—"
+        ratio = f"{r.ratio:.0%}" if r.ratio is not None else "—"
+        met = {True: "yes", False: "**no**", None: "—"}[r.met]
+        lines.append(
+            f"| {r.metric} | {spread(r.samples)} {r.unit} | {baseline} | {ratio} "
+            f"| {r.target} | {met} |"
+        )
     return "\n".join(lines)
 
 
-def write(report: str) -> None:
+def write(header: str, sections: dict[str, str]) -> None:
+    """Replace the header and the sections that ran; keep the other modules' sections."""
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n" + BEGIN + "\n" + END + "\n"
     if BEGIN not in text:
         text += f"\n{BEGIN}\n{END}\n"
     head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{BEGIN}\n{report}\n{END}{tail}")
+    block, tail = rest.split(END, 1)
+    # The block is the header, then one "### bench_<name>" section per module.
+    kept = {
+        part.split("\n", 1)[0].strip(): "### " + part.strip() for part in block.split("\n### ")[1:]
+    }
+    merged = {**kept, **sections}
+    body = "\n\n".join([header, *(merged[name] for name in sorted(merged))])
+    DOC.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}")
     print(f"wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
 
 

@@ -1,0 +1,512 @@
+"""The websocket side, through a real daphne, real websocket clients and ``rx_replicate``.
+
+Latency: a writer process commits single-row UPDATEs of one room at 100 transactions/s while 10
+websocket clients show that room. Each sample is one (transaction, client): from the moment the
+writer's autocommit ``UPDATE`` returned (so the commit had returned) to the moment the client's
+``recv()`` returned the ``update`` frame carrying it, both on this machine's monotonic clock. The
+worker (``rx_replicate``, instrumented by ``python -m tests.bench.bench_socket worker``) records,
+per transaction, when its chunk came out of the stream and when its group message was published:
+the baselines show how much of the latency is Postgres and the stream, the worker, and the path
+channel layer → daphne → client.
+
+Snapshot: the time from sending ``auth`` to receiving ``snapshot.end`` for a room of 10,000 flat
+instances (room, messages, authors, tags), over a connection opened beforehand; cold = after
+``manage.py rx_cache clear`` dropped the room from the cache (the worker heats it), hot = cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pymongo
+import websockets
+from websockets.typing import Origin
+
+from replication import drop_slot
+from rxcdc.testing.services import LocalServices, free_port
+
+from .result import Result
+
+DATABASE = "bench_socket"
+LABEL = "testapp.RoomChannel"
+LIVE_ROOM, BIG_ROOM = 1, 2
+LIVE_MESSAGES = 100  # messages 1..100 are the live room's
+AUTHORS, TAGS = 100, 20
+SNAPSHOT_INSTANCES = 10_000  # the big room: itself, its messages, every author and tag
+BIG_MESSAGES = SNAPSHOT_INSTANCES - 1 - AUTHORS - TAGS
+CLIENTS = 10
+RATE = 100  # transactions per second
+TRANSACTIONS = 1_000  # per repeat
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(services: LocalServices, repeats: int) -> list[Result]:
+    """Set up the database, start rx_replicate and daphne, measure latency and snapshots."""
+    env = {**os.environ, **services.env(), **_settings_env()}
+    dsn = services.postgres.dsn(DATABASE)
+    token = _setup(services, env)
+    fig: dict[str, list[float]] = {}
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        timings, port = Path(tmp) / "worker.timings", free_port()
+        try:
+            worker = _start(
+                [sys.executable, "-m", "tests.bench.bench_socket", "worker", str(timings)],
+                env,
+                Path(tmp) / "worker.log",
+            )
+            procs.append(worker)
+            _wait_for("rx_replicate", lambda: "streaming" in _read(tmp, "worker.log"), worker)
+            daphne = _start(
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "tests.asgi:application",
+                ],
+                env,
+                Path(tmp) / "daphne.log",
+            )
+            procs.append(daphne)
+            url = f"ws://127.0.0.1:{port}/ws/room/"
+            _wait_for("daphne", lambda: _listening(port), daphne)
+            docs: Any = pymongo.MongoClient(services.mongo.url, directConnection=True)[DATABASE]
+            for repeat in range(repeats):
+                print(f"  repeat {repeat}: latency", file=sys.stderr, flush=True)
+                _latency(url, token, dsn, timings, f"r{repeat}", fig)
+                print(f"  repeat {repeat}: snapshots", file=sys.stderr, flush=True)
+                # Alternate which comes first (the cold one clears the room just before).
+                for kind in ("cold", "hot") if repeat % 2 == 0 else ("hot", "cold"):
+                    if kind == "cold":
+                        _clear(env, docs, worker)
+                    fig.setdefault(kind, []).append(asyncio.run(_snapshot(url, token)))
+                    if kind == "cold":
+                        fig.setdefault("heat", []).append(_last_heat(timings))
+                fig.setdefault("read", []).append(_read_docs(docs))
+        except BaseException:
+            for name in ("worker.log", "daphne.log"):
+                print(f"--- {name}\n{_read(tmp, name)[-3000:]}", file=sys.stderr)
+            raise
+        finally:
+            for proc in reversed(procs):
+                _stop(proc)
+    drop_slot(dsn, DATABASE)
+    return _results(fig)
+
+
+def _results(fig: dict[str, list[float]]) -> list[Result]:
+    load = f"{RATE} tx/s, {CLIENTS} clients"
+    stream = "commit → the worker has the chunk"
+    return [
+        Result(f"{stream} p50", "ms", fig["stream.p50"]),
+        Result(f"{stream} p99", "ms", fig["stream.p99"]),
+        Result("commit → the worker published it p50", "ms", fig["published.p50"]),
+        Result("commit → the worker published it p99", "ms", fig["published.p99"]),
+        Result(
+            "the worker's busy time per transaction (chunk → cache written, acked), median",
+            "ms",
+            fig["busy"],
+        ),
+        Result(
+            f"commit → client p50 ({load})",
+            "ms",
+            fig["client.p50"],
+            baseline=fig["stream.p50"],
+            baseline_name=stream,
+            at_most=8,
+        ),
+        Result(
+            f"commit → client p99 ({load})",
+            "ms",
+            fig["client.p99"],
+            baseline=fig["stream.p99"],
+            baseline_name=stream,
+            at_most=20,
+        ),
+        Result("published → client p50 (channel layer, daphne, websocket)", "ms", fig["relay.p50"]),
+        Result("published → client p99 (channel layer, daphne, websocket)", "ms", fig["relay.p99"]),
+        Result(
+            f"snapshot, cold: auth → snapshot.end, {SNAPSHOT_INSTANCES:,} instances",
+            "s",
+            fig["cold"],
+        ),
+        Result(
+            "snapshot, cold: of which the worker's heat (load, cache write)",
+            "s",
+            fig["heat"],
+            baseline=fig["cold"],
+            baseline_name="cold snapshot",
+        ),
+        Result(
+            f"snapshot, hot: auth → snapshot.end, {SNAPSHOT_INSTANCES:,} instances",
+            "s",
+            fig["hot"],
+            baseline=fig["cold"],
+            baseline_name="cold snapshot",
+            at_most=1.0,
+        ),
+        Result(
+            "snapshot, cold / hot",
+            "times",
+            [c / h for c, h in zip(fig["cold"], fig["hot"], strict=True)],
+            minimum=5,
+        ),
+        Result(
+            f"snapshot floor: find() of the {SNAPSHOT_INSTANCES:,} cached documents (pymongo)",
+            "s",
+            fig["read"],
+        ),
+    ]
+
+
+# -- setup and processes -----------------------------------------------------------------------
+
+
+def _settings_env() -> dict[str, str]:
+    """What tests/settings.py reads: database, slot and cache names, a long cache TTL."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "RXCDC_PG_NAME": DATABASE,
+        "RX_SLOT_NAME": DATABASE,
+        "RX_MONGO_DB": DATABASE,
+        "RX_CACHE_TTL": "3600",
+        "RX_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _setup(services: LocalServices, env: dict[str, str]) -> str:
+    """A fresh migrated database with both rooms and a user; returns the user's token."""
+    with psycopg.connect(services.postgres.dsn(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+        conn.execute(f"CREATE DATABASE {DATABASE}")
+    pymongo.MongoClient(services.mongo.url, directConnection=True).drop_database(DATABASE)
+    subprocess.run(
+        [sys.executable, "-m", "django", "migrate", "--verbosity", "0"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+    )
+    token = secrets.token_hex(20)
+    last = LIVE_MESSAGES + BIG_MESSAGES
+    with psycopg.connect(services.postgres.dsn(DATABASE), autocommit=True) as conn:
+        conn.execute("ALTER TABLE testapp_message SET (autovacuum_enabled = false)")
+        conn.execute(
+            f"INSERT INTO testapp_author (id, name) SELECT i, 'author ' || i"
+            f" FROM generate_series(1, {AUTHORS}) i"
+        )
+        conn.execute(
+            f"INSERT INTO testapp_tag (id, name) SELECT i, 'tag ' || i"
+            f" FROM generate_series(1, {TAGS}) i"
+        )
+        conn.execute(
+            "INSERT INTO testapp_room (id, name) VALUES (%s, 'live'), (%s, 'big')",
+            (
+                LIVE_ROOM,
+                BIG_ROOM,
+            ),
+        )
+        conn.execute(
+            "INSERT INTO testapp_message (id, room_id, author_id, text)"
+            f" SELECT i, CASE WHEN i <= {LIVE_MESSAGES} THEN {LIVE_ROOM} ELSE {BIG_ROOM} END,"
+            f" i % {AUTHORS} + 1, 'message ' || i FROM generate_series(1, {last}) i"
+        )
+        conn.execute(
+            "INSERT INTO testapp_message_tags (message_id, tag_id)"
+            f" SELECT i, i % {TAGS} + 1 FROM generate_series(1, {last}) i"
+        )
+        (user,) = conn.execute(
+            "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name,"
+            " email, is_staff, is_active, date_joined)"
+            " VALUES ('!', false, 'bench', '', '', '', false, true, now()) RETURNING id"
+        ).fetchone() or (None,)
+        conn.execute(
+            "INSERT INTO authtoken_token (key, user_id, created) VALUES (%s, %s, now())",
+            (token, user),
+        )
+        conn.execute("VACUUM ANALYZE")
+    return token
+
+
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("a") as out:
+        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a clean stop), then SIGKILL if it lingers."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def _read(tmp: str, name: str) -> str:
+    path = Path(tmp) / name
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_for(
+    what: str, ready: Callable[[], bool], proc: subprocess.Popen[bytes], timeout: float = 60.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"waiting for {what} (exit status {proc.poll()})")
+        time.sleep(0.05)  # polling a condition with a deadline
+
+
+# -- latency ------------------------------------------------------------------------------------
+
+
+def _latency(url: str, token: str, dsn: str, timings: Path, prefix: str, fig: Any) -> None:
+    """One run of the writer against CLIENTS connected clients; percentiles into ``fig``.
+
+    A frame is matched to its transaction by commit LSN (the worker logs each xid's), not by
+    content: a worker that lags reads rows as they are now, so a frame may carry a later text.
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".json") as commits_file:
+        received = asyncio.run(_clients_during_writes(url, token, dsn, prefix, commits_file.name))
+        returned = dict(json.load(commits_file))  # xid → when its commit returned
+    chunks = {
+        lsn: (returned[xid], got, published, done)
+        for lsn, (xid, got, published, done) in _chunk_times(timings).items()
+        if xid in returned
+    }
+    assert len(chunks) == TRANSACTIONS, f"the worker saw {len(chunks)} of {TRANSACTIONS}"
+    client, relay = [], []
+    for frames in received:
+        delivered = 0
+        for at, raw in frames:
+            frame = json.loads(raw)
+            if frame["type"] != "update" or frame["lsn"] not in chunks:
+                continue
+            committed, _, published, _ = chunks[frame["lsn"]]
+            delivered += 1
+            client.append((at - committed) * 1000)
+            relay.append((at - published) * 1000)
+        assert delivered == TRANSACTIONS, f"a client got {delivered} of {TRANSACTIONS} updates"
+    stream = [(got - committed) * 1000 for committed, got, _, _ in chunks.values()]
+    published = [(pub - committed) * 1000 for committed, _, pub, _ in chunks.values()]
+    busy = [(done - got) * 1000 for _, got, _, done in chunks.values()]
+    fig.setdefault("busy", []).append(statistics.median(busy))
+    for name, values in (
+        ("client", client),
+        ("stream", stream),
+        ("published", published),
+        ("relay", relay),
+    ):
+        fig.setdefault(f"{name}.p50", []).append(_percentile(values, 50))
+        fig.setdefault(f"{name}.p99", []).append(_percentile(values, 99))
+
+
+async def _clients_during_writes(
+    url: str, token: str, dsn: str, prefix: str, commits_path: str
+) -> list[list[tuple[float, str]]]:
+    """Connect the clients, run the writer process, return each client's timed frames."""
+    sockets = [await _connect(url + f"{LIVE_ROOM}/") for _ in range(CLIENTS)]
+    try:
+        for ws in sockets:
+            await ws.send(json.dumps({"type": "auth", "token": token}))
+            await _until_snapshot_end(ws)
+        received: list[list[tuple[float, str]]] = [[] for _ in sockets]
+        readers = [
+            asyncio.ensure_future(_record(ws, out))
+            for ws, out in zip(sockets, received, strict=True)
+        ]
+        writer = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.bench.bench_socket",
+            "writer",
+            dsn,
+            prefix,
+            commits_path,
+            cwd=ROOT,
+        )
+        assert await writer.wait() == 0, "the writer failed"
+        deadline = time.monotonic() + 30
+        while not all(sum('"update"' in raw for _, raw in out) >= TRANSACTIONS for out in received):
+            assert time.monotonic() < deadline, "the last update did not reach every client"
+            await asyncio.sleep(0.05)  # polling for the last frames with a deadline
+        for reader in readers:
+            reader.cancel()
+        return received
+    finally:
+        for ws in sockets:
+            await ws.close()
+
+
+async def _connect(url: str) -> Any:
+    port = url.split(":")[2].split("/")[0]
+    return await websockets.connect(url, origin=Origin(f"http://127.0.0.1:{port}"), max_size=2**24)
+
+
+async def _record(ws: Any, out: list[tuple[float, str]]) -> None:
+    """Timestamp every frame as it arrives; parse later."""
+    while True:
+        raw = await ws.recv()
+        out.append((time.monotonic(), raw))
+
+
+async def _until_snapshot_end(ws: Any) -> int:
+    """Read frames up to ``snapshot.end``; returns the number of instances received."""
+    instances = 0
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 120))
+        if frame["type"] in ("error", "auth.error"):
+            raise AssertionError(f"the server answered {frame}")
+        instances += len(frame.get("instances", ()))
+        if frame["type"] == "snapshot.end":
+            return instances
+
+
+def _percentile(values: list[float], pct: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
+
+
+def _chunk_times(timings: Path) -> dict[int, tuple[int, float, float, float]]:
+    """Commit LSN → (xid, when the chunk left the stream, was published, was done with)."""
+    out = {}
+    for line in timings.read_text().splitlines():
+        kind, *fields = line.split()
+        if kind == "chunk":
+            xid, *times = fields[1:]
+            out[int(fields[0])] = (int(xid), *(float(t) for t in times))
+    return out
+
+
+# -- snapshots ------------------------------------------------------------------------------------
+
+
+async def _snapshot(url: str, token: str) -> float:
+    """Seconds from sending auth to snapshot.end of the big room, on an open connection."""
+    async with await _connect(url + f"{BIG_ROOM}/") as ws:
+        started = time.monotonic()
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        instances = await _until_snapshot_end(ws)
+        seconds = time.monotonic() - started
+    assert instances == SNAPSHOT_INSTANCES, instances
+    return seconds
+
+
+def _clear(env: dict[str, str], docs: Any, worker: subprocess.Popen[bytes]) -> None:
+    """``rx_cache clear`` the big room (the running worker drops it), and wait until it did."""
+    subprocess.run(
+        [sys.executable, "-m", "django", "rx_cache", "clear", LABEL, str(BIG_ROOM)],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    _wait_for(
+        "the room to leave the cache",
+        lambda: docs["rx_meta"].count_documents({"_id": f"{LABEL}:{BIG_ROOM}"}) == 0,
+        worker,
+    )
+
+
+def _last_heat(timings: Path) -> float:
+    heats = [line.split() for line in timings.read_text().splitlines() if line.startswith("heat")]
+    return float(heats[-1][2])
+
+
+def _read_docs(docs: Any) -> float:
+    from rxcdc.cache import collection_name
+
+    started = time.monotonic()
+    n = len(list(docs[collection_name(LABEL)].find({"a": BIG_ROOM, "del": False})))
+    seconds = time.monotonic() - started
+    assert n == SNAPSHOT_INSTANCES, n
+    return seconds
+
+
+# -- the processes this module starts -------------------------------------------------------------
+
+
+def _worker_main(timings_path: str) -> None:
+    """``rx_replicate``, recording per chunk when it left the stream and when it was published,
+    and per heat how long it took (the worker's own stage timings, on the monotonic clock)."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from replication.changes import Chunk
+    from rxcdc.worker import Worker
+
+    out = open(timings_path, "a", buffering=1)  # noqa: SIM115 (open for the process lifetime)
+    handle, heat = Worker.handle, Worker.heat
+    before_publish = ("route", "serialize", "publish")
+
+    def timed_handle(self: Worker, event: Any, ack: Any) -> None:
+        if not isinstance(event, Chunk):
+            handle(self, event, ack)
+            return
+        got = time.monotonic()
+        spent = sum(self.timings[s] for s in before_publish)
+        handle(self, event, ack)
+        published = got + sum(self.timings[s] for s in before_publish) - spent
+        done = time.monotonic()  # cache written, acknowledged, housekeeping done
+        txn = event.transaction
+        out.write(f"chunk {txn.commit_lsn} {txn.xid} {got} {published} {done}\n")
+
+    def timed_heat(self: Worker, requests: Any) -> None:
+        started = time.monotonic()
+        heat(self, requests)
+        out.write(f"heat {len(requests)} {time.monotonic() - started}\n")
+
+    Worker.handle, Worker.heat = timed_handle, timed_heat  # type: ignore[method-assign]
+    call_command("rx_replicate")
+
+
+def _writer_main(dsn: str, prefix: str, commits_path: str) -> None:
+    """UPDATE one live-room message per transaction at RATE/s; save each transaction's xid
+    and when its commit returned (autocommit: the statement returns once committed)."""
+    commits = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        next_at = time.monotonic()
+        for seq in range(TRANSACTIONS):
+            row = conn.execute(
+                "UPDATE testapp_message SET text = %s WHERE id = %s"
+                " RETURNING pg_current_xact_id()::text",
+                (f"{prefix}:{seq}", seq % LIVE_MESSAGES + 1),
+            ).fetchone()
+            returned = time.monotonic()
+            assert row is not None
+            commits.append((int(row[0]) & 0xFFFFFFFF, returned))  # wal2json's 32-bit xid
+            next_at += 1 / RATE
+            time.sleep(max(0.0, next_at - time.monotonic()))  # pacing the load
+    Path(commits_path).write_text(json.dumps(commits))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "worker":
+        _worker_main(sys.argv[2])
+    elif sys.argv[1] == "writer":
+        _writer_main(*sys.argv[2:5])
