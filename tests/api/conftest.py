@@ -123,6 +123,17 @@ class Driver:
         self.worker.publisher.close()
 
 
+WORKER_FIXTURES = {"rx_settings", "live_worker", "driver"}
+
+
+@pytest.fixture(autouse=True)
+def _memory_layer(request, settings) -> None:
+    """Tests without a worker use the in-memory channel layer: a Redis layer's receive keeps
+    each disconnecting consumer alive for the communicator's whole timeout (1 s)."""
+    if WORKER_FIXTURES.isdisjoint(request.fixturenames):
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
 @pytest.fixture
 def rx_settings(settings, redis_url, transactional_db) -> Iterator[Any]:
     """A fresh slot and MongoDB database for the test's workers."""
@@ -132,7 +143,20 @@ def rx_settings(settings, redis_url, transactional_db) -> Iterator[Any]:
     import pymongo
 
     pymongo.MongoClient(conf.mongo_url()).drop_database(settings.RX_MONGO_DB)
-    drop_slot(conf.replication_dsn(), settings.RX_SLOT_NAME)
+    _drop_slot_once_released(settings.RX_SLOT_NAME)
+
+
+def _drop_slot_once_released(name: str, timeout: float = 10.0) -> None:
+    """The server ends a WAL sender a moment after its client hung up: wait for that."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cur:
+        while True:
+            cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", [name])
+            row = cur.fetchone()
+            if row is None or not row[0] or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+    drop_slot(conf.replication_dsn(), name)
 
 
 @pytest.fixture

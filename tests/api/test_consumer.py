@@ -225,7 +225,9 @@ async def test_atomic_action_rolls_back_on_error(settings):
             )
         finally:
             settings.DATABASES["default"]["ATOMIC_REQUESTS"] = False
-    names = await database_sync_to_async(lambda: list(Widget.objects.values_list("name", flat=True)))()
+    names = await database_sync_to_async(
+        lambda: list(Widget.objects.values_list("name", flat=True))
+    )()
     assert names == ["kept"]
 
 

@@ -117,6 +117,8 @@ class ObserverModelInstanceMixin(RetrieveModelMixin):
         """Relay one change to every request that subscribed to the instance."""
         observer = self._observer()
         group, action, body = message.get("group"), message["action"], message.get("body")
+        if action == Action.CREATE:  # the row existed when subscribed: the worker was behind
+            action = Action.UPDATE.value
         ids = sorted(
             self._observer_group_to_request_id[observer.observer_id].get(group, ()), key=repr
         )
