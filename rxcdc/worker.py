@@ -24,6 +24,7 @@ from rxcdc.routing import Batch, Router, Tracked
 from rxcdc.serialize import jsonable, load_rows
 from rxcdc.sinks import Sink
 from rxcdc.state import AnchorKey, Delta, HotState
+from rxcdc.visibility import wait_until_visible
 
 __all__ = ["Worker"]
 
@@ -65,6 +66,7 @@ class Worker:
         self.position = 0  # commit LSN of the last transaction fully handled
         self._open: set[AnchorKey] = set()  # anchors sent a part of the current transaction
         self._in_transaction = False
+        self._visible: set[int] = set()  # the transaction already checked by wait_until_visible
         self._next_cool = 0.0
         self._next_poll = 0.0
         self._next_announce = 0.0
@@ -168,6 +170,10 @@ class Worker:
         self._stats["changes"] += batch.changes
         routed = time.perf_counter()
         lsn = chunk.transaction.commit_lsn
+        if (batch.dirty or batch.reload) and chunk.transaction.xid not in self._visible:
+            # Re-reading rows before the commit is visible would return their old values.
+            wait_until_visible(chunk.transaction.xid)
+            self._visible = {chunk.transaction.xid}
         deltas = self.state.refresh(batch.dirty, load_rows)
         for key in batch.reload:
             deltas[key] = self._reload(key, lsn)
