@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
@@ -12,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.db import connection, connections
 
@@ -53,6 +56,42 @@ def frame(action: Any, data: Any = None, status: int = 200, request_id: Any = No
     }
 
 
+class Listener:
+    """A channel-layer channel on its own event loop: joins groups, collects messages.
+
+    Its own layer instance: closing the worker's publisher closes the pools of the global one.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        self.channel = self._run(self.layer.new_channel())
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    def join(self, *groups: str) -> None:
+        for group in groups:
+            self._run(self.layer.group_add(group, self.channel))
+
+    def receive(self, n: int, timeout: float = 10) -> list[dict[str, Any]]:
+        """The next ``n`` messages (fails after ``timeout`` seconds without one)."""
+
+        async def take() -> list[dict[str, Any]]:
+            receive = self.layer.receive
+            return [await asyncio.wait_for(receive(self.channel), timeout) for _ in range(n)]
+
+        return self._run(take())  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._run(self.layer.close_pools())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
 class LiveWorker:
     """``rx_replicate`` in a thread of the test process (observers come from the registry)."""
 
@@ -79,6 +118,8 @@ class LiveWorker:
             self.ready.set()
         finally:
             self.worker.publisher.close()
+            if self.worker.slot_lock is not None:
+                self.worker.slot_lock.release()
             connections.close_all()
 
     def stop(self) -> None:
@@ -121,6 +162,8 @@ class Driver:
     def close(self) -> None:
         self.stream.close()
         self.worker.publisher.close()
+        if self.worker.slot_lock is not None:
+            self.worker.slot_lock.release()
 
 
 WORKER_FIXTURES = {"rx_settings", "live_worker", "driver"}
@@ -146,7 +189,12 @@ def rx_settings(settings, redis_url, transactional_db) -> Iterator[Any]:
     _drop_slot_once_released(settings.RX_SLOT_NAME)
 
 
-def _drop_slot_once_released(name: str, timeout: float = 10.0) -> None:
+def _drop_slot_once_released(name: str) -> None:
+    wait_until_released(name)
+    drop_slot(conf.replication_dsn(), name)
+
+
+def wait_until_released(name: str, timeout: float = 10.0) -> None:
     """The server ends a WAL sender a moment after its client hung up: wait for that."""
     deadline = time.monotonic() + timeout
     with connection.cursor() as cur:
@@ -154,9 +202,8 @@ def _drop_slot_once_released(name: str, timeout: float = 10.0) -> None:
             cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", [name])
             row = cur.fetchone()
             if row is None or not row[0] or time.monotonic() > deadline:
-                break
+                return
             time.sleep(0.01)
-    drop_slot(conf.replication_dsn(), name)
 
 
 @pytest.fixture
@@ -171,3 +218,10 @@ def driver(rx_settings) -> Iterator[Driver]:
     d = Driver()
     yield d
     d.close()
+
+
+@pytest.fixture
+def listener(rx_settings) -> Iterator[Listener]:
+    lst = Listener()
+    yield lst
+    lst.close()

@@ -14,6 +14,7 @@ __all__ = [
     "code_version",
     "observers",
     "register",
+    "unregister",
     "version",
 ]
 
@@ -59,6 +60,13 @@ def register(observer: Observed) -> None:
     """Observe from now on (a later observer with the same id replaces the earlier one)."""
     global _version
     _observers[observer.observer_id] = observer
+    _version += 1
+
+
+def unregister(observer_id: str) -> None:
+    """Stop observing (tests)."""
+    global _version
+    _observers.pop(observer_id, None)
     _version += 1
 
 
