@@ -58,7 +58,9 @@ MONGO_URL = env("MONGO_URL", "mongodb://localhost:27017")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        # redis-py 8 reads with a 5 s socket timeout by default, as long as channels_redis's
+        # 5 s blocking pop: every idle consumer would die with "Timeout reading from ...".
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
     }
 }
 
