@@ -33,6 +33,7 @@ class ModelObserver:
         self._serializer: Callable[..., Any] | None = None
         self._groups_for_signal: Callable[..., Iterable[Any]] | None = None
         self._groups_for_consumer: Callable[..., Iterable[Any]] | None = None
+        self._state_version: str | None = None
         self.observer_id = f"{func.__module__}.{func.__qualname__}"
         self.message_type = func.__name__.replace("_", ".")
         register(self)
@@ -49,7 +50,7 @@ class ModelObserver:
 
     def groups_for_signal(self, func: Callable[..., Iterable[Any]]) -> ModelObserver:
         """``func(observer, instance)`` yields the groups of a row (no database queries)."""
-        self._groups_for_signal = func
+        self._groups_for_signal, self._state_version = func, None
         return self
 
     def groups_for_consumer(self, func: Callable[..., Iterable[Any]]) -> ModelObserver:
@@ -60,6 +61,7 @@ class ModelObserver:
     def groups(self, func: Callable[..., Iterable[Any]]) -> ModelObserver:
         """One function for both ``groups_for_signal`` and ``groups_for_consumer``."""
         self._groups_for_signal = self._groups_for_consumer = func
+        self._state_version = None
         return self
 
     # -- groups --------------------------------------------------------------------------------
@@ -95,7 +97,9 @@ class ModelObserver:
     @property
     def state_version(self) -> str:
         """Digest of the group function: editing it rebuilds the kept groups."""
-        return code_version(self._groups_for_signal)
+        if self._state_version is None:
+            self._state_version = code_version(self._groups_for_signal)
+        return self._state_version
 
     # -- bodies (in the worker) ----------------------------------------------------------------
 

@@ -59,6 +59,7 @@ class ObserverSink:
         self._seeded: set[tuple[str, str]] = set()
         self._tables: dict[str, Table] = {}
         self._built = -1
+        self._ready = -1  # the registry version whose stateful observers are seeded
         self._next_purge = 0.0
 
     # -- the Sink protocol ---------------------------------------------------------------------
@@ -100,11 +101,12 @@ class ObserverSink:
                 self._clients[url] = pymongo.MongoClient(url)
             self._db = str(conf.get("RX_MONGO_DB"))
             self._state = GroupState(self._clients[url][self._db][COLLECTION])
-        for table in tables.values():
-            for observers in table.models.values():
-                for observer in observers:
-                    if observer.stateful:
-                        self._seed(observer)
+            self._ready = -1
+        if self._ready != self._built:  # new observers (or a new database): seed them first
+            for observer in registry.observers():
+                if observer.stateful:
+                    self._seed(observer)
+            self._ready = self._built
         return tables
 
     def _by_table(self) -> dict[str, Table]:
