@@ -69,16 +69,18 @@ def test_a_raw_sql_update_with_psql_changes_both_pages(stack, pages):
     wait_messages(alice, stack.messages(room))
     wait_messages(bob, stack.messages(room))
 
-    stack.psql(f"UPDATE chat_message SET text = upper(text) || ' (psql)' WHERE room_id = {room}")
+    update = f"UPDATE chat_message SET text = upper(text) || ' (psql)' WHERE room_id = {room}"
+    stack.psql(update)
     expected = stack.messages(room)
     assert expected[0] == "SHALL WE SHIP ON FRIDAY? (psql)"
     wait_messages(alice, expected)
     wait_messages(bob, expected)
     if os.environ.get("RXCDC_UPDATE_SCREENSHOT"):
-        side_by_side(pages, {"alice (session cookie)": alice, "bob (API token)": bob})
+        title = f'after <code>psql -c "{update}"</code>'
+        side_by_side(pages, title, {"alice (session cookie)": alice, "bob (API token)": bob})
 
 
-def side_by_side(pages: Browser, shots: dict[str, Page]) -> None:
+def side_by_side(pages: Browser, title: str, shots: dict[str, Page]) -> None:
     """Save the pages next to each other as docs/chat-raw-sql.png (README links it)."""
     cells = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,9 +89,10 @@ def side_by_side(pages: Browser, shots: dict[str, Page]) -> None:
             src = "data:image/png;base64," + base64.b64encode(data).decode()
             cells.append(f"<figure><img src='{src}'><figcaption>{caption}</figcaption></figure>")
     style = (
-        "body{margin:0;display:flex;gap:16px;padding:16px;background:#cfd4dc;font:14px sans-serif}"
+        "body{margin:0;padding:12px 16px;background:#cfd4dc;font:14px sans-serif}"
+        "main{display:flex;gap:16px}p{margin:0 0 10px}"
         "figure{margin:0}img{display:block;border:1px solid #999}figcaption{padding-top:6px}"
     )
-    composite = pages.new_page("composite", 2 * 560 + 3 * 16 + 4, 400 + 60)
-    composite.set_content(f"<style>{style}</style>{''.join(cells)}")
+    composite = pages.new_page("composite", 2 * 560 + 3 * 16 + 4, 400 + 80)
+    composite.set_content(f"<style>{style}</style><p>{title}</p><main>{''.join(cells)}</main>")
     composite.screenshot(DOCS_SCREENSHOT)
