@@ -57,14 +57,18 @@ class Heater:
         return bool(self.redis.exists(WORKER_KEY))
 
     # worker side
-    def pop(self, limit: int = 100) -> list[HeatRequest]:
-        """Take up to ``limit`` queued requests."""
-        raw = cast("list[bytes] | None", self.redis.lpop(HEAT_QUEUE, limit))
-        out = []
-        for item in raw or ():
-            data = json.loads(item)
-            out.append(HeatRequest(data["label"], data["anchor"], data["reply"]))
-        return out
+    def pop(self, limit: int = 100) -> tuple[list[HeatRequest], list[tuple[str | None, Any]]]:
+        """Take up to ``limit`` queued heat and cool requests, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.lpop(HEAT_QUEUE, limit)
+        pipe.lpop(COOL_QUEUE, limit)
+        heats, cools = cast("list[list[bytes] | None]", pipe.execute())
+        requests = [
+            HeatRequest(d["label"], d["anchor"], d["reply"])
+            for d in (json.loads(i) for i in heats or ())
+        ]
+        cooling = [(d["label"], d["anchor"]) for d in (json.loads(i) for i in cools or ())]
+        return requests, cooling
 
     def expired(self, keys: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
         """Which of these (label, anchor) pairs nobody has kept alive."""
@@ -78,16 +82,6 @@ class Heater:
     def request_cool(self, label: str | None, anchor: Any = None) -> None:
         """Ask the worker to drop anchors from the cache (all, a channel's, or one)."""
         self.redis.rpush(COOL_QUEUE, json.dumps({"label": label, "anchor": jsonable(anchor)}))
-
-    def pop_cool(self, limit: int = 100) -> list[tuple[str | None, Any]]:
-        """Take queued cool requests as (label or None, anchor or None)."""
-        return [
-            (d["label"], d["anchor"])
-            for d in (
-                json.loads(i)
-                for i in cast("list[bytes] | None", self.redis.lpop(COOL_QUEUE, limit)) or ()
-            )
-        ]
 
     def announce_worker(self, pid: int, ttl: float) -> None:
         """Tell consumers a worker is running (so a missing one is reported, not waited on)."""
