@@ -26,6 +26,7 @@ __all__ = ["AsyncAPIConsumer", "view_as_consumer"]
 
 log = logging.getLogger("rxcdc.api")
 SERVER_ERROR = "A server error occurred."
+RESERVED = frozenset({"scope", "consumer"})  # permission hooks take these as keywords
 
 
 class AsyncAPIConsumer(AsyncJsonWebsocketConsumer):
@@ -154,6 +155,8 @@ class AsyncAPIConsumer(AsyncJsonWebsocketConsumer):
     async def handle_action(self, action: str, request_id: Any, **kwargs: Any) -> None:
         """Check permissions, run the action, reply with its ``(data, status)``."""
         try:
+            if not RESERVED.isdisjoint(kwargs):
+                raise InvalidMessage(f"Invalid arguments: {sorted(RESERVED & set(kwargs))}.")
             await self.check_permissions(action, **kwargs)
             if not isinstance(action, str) or action not in self.available_actions:
                 raise MethodNotAllowed(method=action)

@@ -91,6 +91,8 @@ async def test_missing_unknown_and_malformed_frames_are_answered():
             3,
             ["Invalid arguments: missing a required argument: 'data'."],
         )
+        got = await ask(comm, action="async_echo", scope={}, request_id=5)
+        assert got == frame("async_echo", None, 400, 5, ["Invalid arguments: ['scope']."])
         # still answering
         assert await ask(comm, action="async_echo", request_id=4) == frame(
             "async_echo", {"pk": None}, request_id=4

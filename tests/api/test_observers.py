@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 from channels.db import database_sync_to_async
-from django.db import connection
+from django.db import connection, transaction
 
 from rxcdc import conf
 from tests.api.conftest import ask, connected, frame
@@ -243,3 +243,33 @@ async def test_instance_mixin_without_queryset_and_string_pk(live_worker):
         assert got == frame("update", {"code": "g-1", "label": "uno"}, 200, "s")
         await run(g.delete)
         assert await comm.receive_json_from(TIMEOUT) == frame("delete", {"pk": "g-1"}, 204, "s")
+
+
+async def test_one_function_for_both_group_hooks(live_worker):
+    async with connected(consumers.GadgetLabelConsumer.as_asgi()) as comm:
+        assert await ask(comm, action="watch", label="x", request_id=1) == frame(
+            "watch", None, 201, 1
+        )
+        await run(Gadget.objects.create, code="a", label="x")
+        assert await comm.receive_json_from(TIMEOUT) == {"body": {"pk": "a"}, "action": "create"}
+        await run(Gadget.objects.create, code="b", label="y")
+        await run(lambda: Gadget.objects.filter(code="b").update(label="x"))  # enters x
+        assert await comm.receive_json_from(TIMEOUT) == {"body": {"pk": "b"}, "action": "create"}
+
+
+async def test_several_saves_in_one_transaction_are_one_message(live_worker):
+    def create_and_rename():
+        with transaction.atomic():
+            w = Widget.objects.create(name="first")
+            w.name = "second"
+            w.save()
+            w.size = 3
+            w.save()
+        return w
+
+    async with connected(consumers.WidgetFeedConsumer.as_asgi()) as comm:
+        w = await run(create_and_rename)
+        got = await comm.receive_json_from(TIMEOUT)
+        assert got == frame("create", {"id": w.pk, "name": "second", "color": "red", "size": 3})
+        later = await run(Widget.objects.create, name="later")
+        assert (await comm.receive_json_from(TIMEOUT))["data"]["id"] == later.pk

@@ -94,3 +94,20 @@ class GadgetInstanceConsumer(ObserverModelInstanceMixin, GenericAsyncAPIConsumer
 
     def get_queryset(self, **kwargs):
         return Gadget.objects.all()
+
+
+class GadgetLabelConsumer(AsyncAPIConsumer):
+    """One function for both group hooks (DCRF's ``@handler.groups``)."""
+
+    @model_observer(Gadget)
+    async def gadget_by_label(self, message, action, **kwargs):
+        await self.send_json({"body": message, "action": action})
+
+    @gadget_by_label.groups
+    def gadget_by_label(self, instance=None, label=None, **kwargs):
+        yield f"-label-{label if label is not None else instance.label}"
+
+    @action()
+    async def watch(self, label, **kwargs):
+        await self.gadget_by_label.subscribe(label=label)
+        return None, 201
