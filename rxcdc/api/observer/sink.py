@@ -102,6 +102,8 @@ class ObserverSink:
             self._db = str(conf.get("RX_MONGO_DB"))
             self._state = GroupState(self._clients[url][self._db][COLLECTION])
             self._ready = -1
+            if any(o.stateful for o in registry.observers()):
+                self._state.ensure_indexes()
         if self._ready != self._built:  # new observers (or a new database): seed them first
             for observer in registry.observers():
                 if observer.stateful:

@@ -27,6 +27,12 @@ class GroupState:
     def __init__(self, collection: Collection[Doc]) -> None:
         self.coll = collection
 
+    def ensure_indexes(self) -> None:
+        """Indexes for re-seeding, TRUNCATE and purging (lookups by row use ``_id``)."""
+        self.coll.create_index([("o", 1)])
+        self.coll.create_index([("s", 1), ("n", 1)])
+        self.coll.create_index([("n", 1), ("tx", 1)])
+
     @staticmethod
     def key(sid: str, pk: Any) -> str:
         """Document id of one row."""
