@@ -12,6 +12,7 @@ import json
 import os
 import re
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -129,6 +130,21 @@ class Stack:
         )
         return [list(r) for r in rows]
 
+    def cached_items(self, task: int, pks: set[int]) -> dict[int, Any]:
+        """What the worker's cache holds for these items of ``task``: text, done, _lsn, del."""
+        with pymongo.MongoClient(self.services.mongo.url) as client:
+            docs = client[self.database]["rx_checklist_tasklistchannel"].find({"a": task})
+            return {
+                d["pk"]: [
+                    d.get("data", {}).get("text"),
+                    d.get("data", {}).get("done"),
+                    d["_lsn"],
+                    d["del"],
+                ]
+                for d in docs
+                if d["pk"] in pks and d["t"] == "checklist.ItemSerializer"
+            }
+
     def messages(self, room: int) -> list[str]:
         """A room's message texts in the page's order."""
         rows = self.sql(
@@ -240,8 +256,18 @@ PAGE_ITEMS = """(task) => [...document.querySelectorAll(`[data-task-id="${task}"
                 li.dataset.done === 'true'])"""
 
 
-def wait_items(page: Page, task: int, expected: list[list[Any]], timeout: float = 30) -> None:
-    """Wait until the page shows exactly ``expected`` as the items of ``task``."""
+def wait_items(
+    page: Page,
+    task: int,
+    expected: list[list[Any]],
+    timeout: float = 30,
+    stack: Stack | None = None,
+) -> None:
+    """Wait until the page shows exactly ``expected`` as the items of ``task``.
+
+    With ``stack``, a failure also says what the cache holds for the rows that differ (is the
+    cache wrong, or its delivery?).
+    """
     same = f"""(arg) => JSON.stringify(({PAGE_ITEMS})(arg.task)) === JSON.stringify(arg.expected)"""
     try:
         page.wait_for(same, {"task": task, "expected": expected}, timeout=timeout)
@@ -249,9 +275,13 @@ def wait_items(page: Page, task: int, expected: list[list[Any]], timeout: float 
         shown = page.evaluate(PAGE_ITEMS, task)
         missing = [r for r in expected if r not in shown][:5]
         extra = [r for r in shown if r not in expected][:5]
+        cached = ""
+        if stack is not None:
+            differ = {row[0] for row in missing + extra}
+            cached = f"; the cache holds {stack.cached_items(task, differ)}"
         raise AssertionError(
             f"page {page.name}: task {task} shows {len(shown)} items, the database has "
-            f"{len(expected)}; missing {missing}, unexpected {extra}"
+            f"{len(expected)}; missing {missing}, unexpected {extra}{cached}"
         ) from None
 
 
@@ -291,6 +321,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         except Exception as exc:  # the page may be what broke
             saved.append(f"{name}: no screenshot ({exc})")
     stack = item.funcargs.get("stack")  # type: ignore[attr-defined]
-    if stack is not None:
-        saved.append(f"server logs: {stack.demo.logs}")
+    if stack is not None:  # a copy: pytest removes old temp dirs
+        shutil.copytree(stack.demo.logs, folder / "logs", dirs_exist_ok=True)
+        saved.append(f"server logs: {folder / 'logs'}")
     report.sections.append(("e2e artifacts", "\n".join(saved)))

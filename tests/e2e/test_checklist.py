@@ -50,7 +50,7 @@ def test_a_queryset_update_of_1000_items_from_another_process(stack, pages):
     assert done.returncode == 0 and out.split()[-1] == "1000", out
     expected = stack.items(task)
     assert all(done and text.endswith(" counted") for _, text, done in expected)
-    wait_items(page, task, expected)
+    wait_items(page, task, expected, stack=stack)
 
 
 def test_a_second_users_page_never_shows_the_first_users_checklist(stack, pages):

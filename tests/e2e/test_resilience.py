@@ -34,7 +34,7 @@ def test_pages_converge_after_the_worker_is_killed_and_restarted_during_writes(s
     assert writes >= 120
     expected = stack.items(task)
     for page in (first, second):
-        wait_items(page, task, expected, timeout=60)
+        wait_items(page, task, expected, timeout=60, stack=stack)
 
 
 def test_pages_reconnect_and_converge_after_the_server_drops_their_sockets(stack, pages):
@@ -53,4 +53,4 @@ def test_pages_reconnect_and_converge_after_the_server_drops_their_sockets(stack
     expected = stack.items(task)
     for page in (first, second):
         wait_live(page)
-        wait_items(page, task, expected, timeout=60)
+        wait_items(page, task, expected, timeout=60, stack=stack)
