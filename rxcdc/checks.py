@@ -39,6 +39,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 hint="Configure channels_redis.core.RedisChannelLayer; rxcdc pushes through it.",
             )
         )
+    elif "channels_redis" in str(layers.get("BACKEND", "")) and _short_socket_timeout(layers):
+        errors.append(
+            checks.Warning(
+                "the channel layer's Redis connections use redis-py's default 5 s socket "
+                "timeout, as long as channels_redis's blocking reads: idle consumers fail with "
+                "'Timeout reading from ...'",
+                id="rxcdc.W002",
+                hint='Use {"address": REDIS_URL, "socket_timeout": 15} in CHANNEL_LAYERS hosts.',
+            )
+        )
     elif "InMemory" in str(layers.get("BACKEND", "")):
         errors.append(
             checks.Error(
@@ -62,6 +72,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 checks.Error(f"{name} is not a {schemes[0]} URL: {url!r}", id="rxcdc.E015")
             )
     return errors
+
+
+def _short_socket_timeout(layer: dict[str, Any]) -> bool:
+    import redis
+
+    if int(redis.__version__.split(".")[0]) < 8:
+        return False
+    hosts = layer.get("CONFIG", {}).get("hosts", [])
+    return any(not isinstance(h, dict) or (h.get("socket_timeout") or 5) <= 5 for h in hosts)
 
 
 @checks.register("rxcdc")

@@ -81,9 +81,16 @@ class Publisher:
         )
         self._thread.start()
 
-    def group_send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        """Send ``(group, message)`` pairs; returns once the layer accepted all of them."""
-        if messages:
+    def group_send(
+        self, messages: list[tuple[str, dict[str, Any]]], *, ordered: bool = False
+    ) -> None:
+        """Send ``(group, message)`` pairs; returns once the layer accepted all of them.
+
+        Concurrent unless ``ordered`` (a consumer in two of the groups then sees list order).
+        """
+        if messages and ordered:
+            self._run(self._in_order(messages))
+        elif messages:
             self._run(self._group_send(messages))
 
     def send_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
@@ -93,6 +100,12 @@ class Publisher:
 
     def _run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(self.timeout)
+
+    @staticmethod
+    async def _in_order(messages: list[tuple[str, dict[str, Any]]]) -> None:
+        layer = get_channel_layer()
+        for group, message in messages:
+            await layer.group_send(group, message)
 
     async def _group_send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
         await self._bounded(get_channel_layer().group_send, messages)
@@ -116,3 +129,5 @@ class Publisher:
             self._run(layer.close_pools())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self.loop.close()  # a loop left to the garbage collector fails in unrelated code

@@ -192,7 +192,7 @@ class Worker:
         extra: list[tuple[str, dict[str, Any]]],
     ) -> None:
         started = time.perf_counter()
-        messages: list[tuple[str, dict[str, Any]]] = list(extra)
+        messages: list[tuple[str, dict[str, Any]]] = []
         writes: dict[str, dict[Any, Delta]] = {}
         for key, delta in deltas.items():
             if not delta and key not in resets and not (chunk.last and key in self._open):
@@ -228,6 +228,7 @@ class Worker:
         # are only given between transactions, so no snapshot can miss what was published, and
         # the transaction is acknowledged only after both steps.
         self.publisher.group_send(messages)
+        self.publisher.group_send(extra, ordered=True)  # sinks' order matters (group moves)
         published = time.perf_counter()
         for label, by_anchor in writes.items():
             self.cache.write_many(label, by_anchor, lsn)

@@ -17,3 +17,15 @@ def django_env(**extra: str) -> dict[str, str]:
         "RX_MONGO_DB": settings.RX_MONGO_DB,
         **extra,
     }
+
+
+def drop_slot_when_free(dsn: str, slot: str, timeout: float = 15.0) -> None:
+    """Drop a slot once its WAL sender has gone (it exits a moment after the client closed)."""
+    import time
+
+    from replication.slot import drop_slot, slot_status
+
+    deadline = time.monotonic() + timeout
+    while slot_status(dsn, slot).active and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling the server with a deadline
+    drop_slot(dsn, slot)

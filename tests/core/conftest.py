@@ -17,7 +17,6 @@ from channels.layers import get_channel_layer
 from django.db import connection
 
 from replication.changes import Chunk, Heartbeat
-from replication.slot import drop_slot
 from replication.stream import HEARTBEAT_PREFIX
 from rxcdc import conf
 from rxcdc.fanout import anchor_group, channel_group
@@ -25,6 +24,7 @@ from rxcdc.heat import HeatRequest
 from rxcdc.runner import open_stream, start_worker
 from rxcdc.serialize import jsonable, load_rows
 from rxcdc.state import HotState
+from tests.processes import drop_slot_when_free
 
 
 class Listener:
@@ -63,6 +63,7 @@ class Listener:
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.loop.close()
 
 
 class Pipeline:
@@ -158,7 +159,7 @@ def make_pipeline(settings, redis_url, transactional_db) -> Iterator[Callable[[]
         p.close()
         with contextlib.suppress(Exception):
             p.worker.cache.client.drop_database(settings.RX_MONGO_DB)
-    drop_slot(conf.replication_dsn(), settings.RX_SLOT_NAME)
+    drop_slot_when_free(conf.replication_dsn(), settings.RX_SLOT_NAME)
 
 
 @pytest.fixture

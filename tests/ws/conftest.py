@@ -14,11 +14,11 @@ from channels.testing import WebsocketCommunicator
 from django.db import connections
 from django.urls import path
 
-from replication.slot import drop_slot
 from rxcdc import clients, conf
 from rxcdc.runner import open_stream, start_worker
 from rxcdc.serialize import jsonable, load_rows
 from rxcdc.state import HotState
+from tests.processes import drop_slot_when_free
 from tests.testapp.channels import BoardsChannel, RoomChannel
 
 
@@ -68,7 +68,7 @@ def live_worker(settings, redis_url, transactional_db) -> Iterator[LiveWorker]:
     yield w
     w.stop()
     w.worker.cache.client.drop_database(settings.RX_MONGO_DB)
-    drop_slot(conf.replication_dsn(), settings.RX_SLOT_NAME)
+    drop_slot_when_free(conf.replication_dsn(), settings.RX_SLOT_NAME)
     clients.reset()
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pymongo
 import pymongo.errors
-from django.db import InterfaceError, OperationalError, connections
+from django.db import InterfaceError, OperationalError
 
 from replication.changes import Chunk, Delete, Insert, Truncate, Update
 from rxcdc import conf
@@ -22,6 +22,7 @@ from rxcdc.api.observer import registry
 from rxcdc.api.observer.registry import Action, Observed
 from rxcdc.api.observer.state import COLLECTION, GroupState
 from rxcdc.serialize import jsonable
+from rxcdc.visibility import wait_until_visible
 
 __all__ = ["SINK", "ObserverSink"]
 
@@ -78,7 +79,7 @@ class ObserverSink:
         rows = self._collect(chunk, tables)
         if not rows:
             return []
-        _wait_until_visible(chunk.transaction.xid)
+        wait_until_visible(chunk.transaction.xid)
         out: list[Message] = []
         tx = chunk.transaction.commit_lsn
         for name, changed in rows.items():
@@ -265,30 +266,6 @@ def _row_messages(
                 message["pk"] = jsonable(pk)
             out.append((group, message))
     return out
-
-
-# The WAL sender can decode a commit before the committing backend has left the proc array: a
-# query at that moment does not see the transaction yet. Re-read rows only once it is visible.
-_VISIBLE = """
-WITH s AS (SELECT pg_current_snapshot() AS snap),
-     x AS (SELECT pg_snapshot_xmax(snap)::text::bigint AS xmax FROM s)
-SELECT pg_visible_in_snapshot(
-    ((((xmax >> 32) - CASE WHEN %(xid)s > (xmax & 4294967295) THEN 1 ELSE 0 END) << 32)
-     | %(xid)s)::text::xid8,
-    snap)
-FROM s, x
-"""
-
-
-def _wait_until_visible(xid: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    with connections[conf.get("RX_DATABASE")].cursor() as cur:
-        while True:
-            cur.execute(_VISIBLE, {"xid": xid})
-            row = cur.fetchone()
-            if row is None or row[0] or time.monotonic() > deadline:
-                return
-            time.sleep(0.001)
 
 
 def _note(rows: dict[Any, RowChange], pk: Any, kind: str, lsn: int, old: Any = None) -> None:
