@@ -180,9 +180,9 @@ def _results(fig: dict[str, list[float]]) -> list[Result]:
 
 
 def _settings_env() -> dict[str, str]:
-    """What tests/bench/settings.py reads: database, slot and cache names, a long cache TTL."""
+    """What tests/settings.py reads: database, slot and cache names, a long cache TTL."""
     return {
-        "DJANGO_SETTINGS_MODULE": "tests.bench.settings",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
         "RXCDC_PG_NAME": DATABASE,
         "RX_SLOT_NAME": DATABASE,
         "RX_MONGO_DB": DATABASE,
