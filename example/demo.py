@@ -79,7 +79,8 @@ class DemoStack:
     # -- one-off steps -----------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Migrate, load the demo data, generate the client and build the frontend."""
+        """Check, migrate, load the demo data, generate the client and build the frontend."""
+        self.manage("check", "--fail-level", "WARNING")  # rxcdc's checks include the database
         self.manage("migrate", "--no-input")
         self.manage("demo_data")
         self.manage("makefrontend")
