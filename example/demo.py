@@ -285,7 +285,7 @@ def main() -> int:
         }
         port = _port(int(os.environ.get("DEMO_PORT", "8000")))
         stack = DemoStack(env, port=port, logs=services.root / "logs")
-        print("demo: migrate, demo data, makefrontend, vite build", flush=True)
+        print("demo: check, migrate, demo data, makefrontend, vite build", flush=True)
         stack.prepare()
         print("demo: starting rx_replicate and daphne", flush=True)
         stack.start_worker()
