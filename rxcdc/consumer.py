@@ -13,6 +13,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import ObjectDoesNotExist
 
 from rxcdc import conf, protocol
 from rxcdc.actions import ActionError, run_action
@@ -156,8 +157,8 @@ class StateConsumer(AsyncWebsocketConsumer):
             return
         try:
             anchors, cut = await database_sync_to_async(self._initial_anchors)(channel, kwargs)
-        except (ValueError, TypeError, LookupError) as exc:
-            await self._refuse("not_found", str(exc), protocol.CLOSE_NOT_FOUND)
+        except (ValueError, TypeError, LookupError, ObjectDoesNotExist) as exc:
+            await self._refuse("not_found", str(exc) or "no such anchor", protocol.CLOSE_NOT_FOUND)
             return
         self.channel, self.user = channel, user
         model = self.channel_class.state()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 import redis
@@ -18,6 +19,8 @@ from rxcdc.sinks import registered
 from rxcdc.worker import Worker
 
 __all__ = ["open_stream", "start_worker"]
+
+log = logging.getLogger("rxcdc.worker")
 
 
 def start_worker(channels: Iterable[type[StateChannel]] | None = None) -> Worker:
@@ -43,7 +46,12 @@ def open_stream(
     lock.acquire(wait=standby)
     worker.slot_lock = lock  # held (by its session) for as long as the worker lives
     preflight(dsn, slot)
-    ensure_slot(dsn, slot)
+    if ensure_slot(dsn, slot):
+        # A new slot streams only from now on: whatever the cache holds may have missed
+        # changes (a first start, or a lost or dropped slot). Consumers re-heat on demand.
+        cleared = worker.cache.clear()
+        if cleared:
+            log.warning("new replication slot %r: cleared %d cached anchors", slot, cleared)
     schema = conf.get("RX_SCHEMA")
     stream = ReplicationStream(
         dsn,

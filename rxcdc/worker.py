@@ -170,7 +170,9 @@ class Worker:
         self._stats["changes"] += batch.changes
         routed = time.perf_counter()
         lsn = chunk.transaction.commit_lsn
-        if (batch.dirty or batch.reload) and chunk.transaction.xid not in self._visible:
+        # (Announced new anchors count too: consumers read the new row when they hear of it.)
+        touched = batch.dirty or batch.reload or batch.created
+        if touched and chunk.transaction.xid not in self._visible:
             # Re-reading rows before the commit is visible would return their old values.
             wait_until_visible(chunk.transaction.xid)
             self._visible = {chunk.transaction.xid}

@@ -17,7 +17,7 @@ from django.db import connection, connections
 from replication.slot import slot_status
 from rxcdc import conf
 from rxcdc.testing.services import MongoServer
-from tests.processes import django_env
+from tests.processes import django_env, drop_slot_when_free
 from tests.testapp.models import Message, Room
 
 ROOM = "testapp.RoomChannel"
@@ -232,3 +232,16 @@ def test_sigkilled_worker_restarts_converge_under_write_load(pipeline, settings,
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
+
+
+def test_a_new_slot_clears_a_cache_that_may_have_missed_changes(pipeline, settings):
+    room = Room.objects.create(name="r")
+    pipeline.heat(ROOM, room.pk)
+    assert pipeline.worker.cache.hot_anchors()
+    pipeline.stream.close()
+    pipeline.worker.slot_lock.release()
+    drop_slot_when_free(conf.replication_dsn(), settings.RX_SLOT_NAME)  # e.g. a lost slot
+    Message.objects.create(room=room, text="committed while no slot existed")
+    pipeline.restart()
+    assert pipeline.worker.cache.hot_anchors() == []
+    assert pipeline.cached(ROOM, room.pk) == {}
