@@ -36,6 +36,7 @@ class Feed:
 
     pk: Any
     live: bool = False
+    last_lsn: int = 0  # the newest update (or snapshot) LSN relayed
     buffer: list[dict[str, Any]] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
 
@@ -259,10 +260,11 @@ class StateConsumer(AsyncWebsocketConsumer):
                 )
             await self.send_frame({"type": "snapshot.end", "anchor": key, "lsn": lsn})
             # Updates that arrived meanwhile: those at or below the heat LSN are in the cache.
-            for message in feed.buffer:
-                if message["lsn"] > lsn:
-                    await self._relay(message)
+            feed.last_lsn, buffered = lsn, feed.buffer
             feed.buffer, feed.live = [], True
+            for message in buffered:
+                if message["lsn"] > lsn and not await self._gap(feed, message):
+                    await self._relay(message)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -347,7 +349,27 @@ class StateConsumer(AsyncWebsocketConsumer):
         if not feed.live:
             feed.buffer.append(message)
             return
-        await self._relay(message)
+        if not await self._gap(feed, message):
+            await self._relay(message)
+
+    async def _gap(self, feed: Feed, message: dict[str, Any]) -> bool:
+        """Did a message before this one never arrive? Then resume the anchor from the cache.
+
+        The channel layer drops messages to a consumer over its capacity; the worker chains its
+        updates (``prev_lsn``) so that a loss is noticed here instead of going unseen.
+        """
+        prev = message.get("prev_lsn")
+        if prev is not None and prev > feed.last_lsn:
+            log.warning(
+                "%s:%s: updates after %s were lost in the channel layer; resuming",
+                self.label,
+                message["anchor"],
+                feed.last_lsn,
+            )
+            self._open_feed(feed.pk, feed.last_lsn)
+            return True
+        feed.last_lsn = max(feed.last_lsn, message["lsn"])
+        return False
 
     async def _relay(self, message: dict[str, Any]) -> None:
         assert self.scope_filter is not None

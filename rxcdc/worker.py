@@ -66,6 +66,7 @@ class Worker:
         self.position = 0  # commit LSN of the last transaction fully handled
         self._open: set[AnchorKey] = set()  # anchors sent a part of the current transaction
         self._in_transaction = False
+        self._published: dict[AnchorKey, int] = {}  # last update LSN sent per anchor
         self._visible: set[int] = set()  # the transaction already checked by wait_until_visible
         self._next_cool = 0.0
         self._next_poll = 0.0
@@ -202,18 +203,16 @@ class Worker:
             label, anchor = key
             writes.setdefault(label, {})[anchor] = delta
             msg = update_message(label, anchor, lsn, delta, part=chunk.index, last=chunk.last)
+            msg["prev_lsn"] = self._chain(key, lsn)
             if key in resets:
                 msg = {"type": "rx.reset", "channel": label, "anchor": jsonable(anchor), "lsn": lsn}
             messages.append((anchor_group(label, anchor), msg))
             self._open.add(key)
         if chunk.last:
             for key in self._open - set(deltas):
-                messages.append(
-                    (
-                        anchor_group(*key),
-                        update_message(*key, lsn, Delta(), part=chunk.index, last=True),
-                    )
-                )
+                closing = update_message(*key, lsn, Delta(), part=chunk.index, last=True)
+                closing["prev_lsn"] = self._chain(key, lsn)
+                messages.append((anchor_group(*key), closing))
         for label, anchor in created:
             messages.append(
                 (
@@ -236,6 +235,16 @@ class Worker:
             self.cache.write_many(label, by_anchor, lsn)
         self.timings["publish"] += published - started
         self.timings["cache"] += time.perf_counter() - published
+
+    def _chain(self, key: AnchorKey, lsn: int) -> int | None:
+        """The LSN of the previous update sent to an anchor (None after a heat or restart).
+
+        Consumers notice a lost message by the gap (channels_redis drops messages to a consumer
+        over its capacity, with an INFO log line only).
+        """
+        prev = self._published.get(key)
+        self._published[key] = lsn
+        return prev
 
     def _reload(self, key: AnchorKey, lsn: int) -> Delta:
         """Re-read a whole anchor (after TRUNCATE, or when its row appears again)."""
@@ -363,6 +372,7 @@ class Worker:
     def cool(self, key: AnchorKey) -> None:
         """Forget an anchor and remove its documents."""
         self.state.cool(key)
+        self._published.pop(key, None)
         self.cache.cool(*key)
         log.debug("cooled %s:%s", *key)
 

@@ -132,6 +132,9 @@ async def test_resume_sends_changes_and_tombstones_since_the_last_lsn(live_worke
     c = Client(f"/ws/room/{room.pk}/")
     await c.connect(token=token)
     await c.until(lambda f: f["type"] == "snapshot.end")
+    expected = await sync_to_async(recomputed)(ROOM, room.pk)
+    while c.data() != expected:  # the room's own inserts may still be on their way
+        await c.receive()
     await c.close()
 
     @sync_to_async
@@ -185,3 +188,35 @@ async def test_user_key_rows_and_ids_never_reach_other_users(live_worker):
     assert len(alice_client.state[("testapp.RoomSerializer", room.pk)]["notes"]) == 2
     await bob.close()
     await alice_client.close()
+
+
+async def test_an_update_lost_in_the_channel_layer_is_noticed_and_resumed(live_worker):
+    from channels.layers import get_channel_layer
+
+    from rxcdc.fanout import anchor_group
+
+    room = await make_room(2)
+    _, token = await make_user()
+    c = Client(f"/ws/room/{room.pk}/")
+    await c.connect(token=token)
+    end = await c.until(lambda f: f["type"] == "snapshot.end")
+    # An update whose predecessor (prev_lsn) this consumer never received:
+    await get_channel_layer().group_send(
+        anchor_group(ROOM, room.pk),
+        {
+            "type": "rx.update",
+            "channel": ROOM,
+            "anchor": room.pk,
+            "lsn": end["lsn"] + 20,
+            "prev_lsn": end["lsn"] + 10,
+            "part": 0,
+            "last": True,
+            "instances": [],
+            "tombstones": [],
+        },
+    )
+    begin = await c.until(lambda f: f["type"] == "snapshot.begin")
+    assert begin["mode"] == "delta"
+    await c.until(lambda f: f["type"] == "snapshot.end")
+    assert c.data() == await sync_to_async(recomputed)(ROOM, room.pk)
+    await c.close()
