@@ -16,13 +16,14 @@ import pytest
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
-from django.db import connection, connections
+from django.db import connection
 
 from replication.changes import Chunk, Heartbeat
 from replication.slot import drop_slot
 from replication.stream import HEARTBEAT_PREFIX
 from rxcdc import conf
 from rxcdc.runner import open_stream, start_worker
+from tests.live import LiveWorker
 
 
 @contextlib.asynccontextmanager
@@ -90,43 +91,6 @@ class Listener:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
-
-
-class LiveWorker:
-    """``rx_replicate`` in a thread of the test process (observers come from the registry)."""
-
-    def __init__(self) -> None:
-        self.ready = threading.Event()
-        self.error: BaseException | None = None
-        self.stream: Any = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        assert self.ready.wait(30), "worker did not start"
-        if self.error:
-            raise self.error
-
-    def _run(self) -> None:
-        try:
-            self.worker = start_worker()
-            self.stream = open_stream(self.worker)
-            self.ready.set()
-            with self.stream:
-                for event in self.stream:
-                    self.worker.handle(event, self.stream.ack)
-        except BaseException as exc:
-            self.error = exc
-            self.ready.set()
-        finally:
-            _close_publisher(self.worker.publisher)
-            if self.worker.slot_lock is not None:
-                self.worker.slot_lock.release()
-            connections.close_all()
-
-    def stop(self) -> None:
-        if self.stream is not None:
-            self.stream.stop()
-        self.thread.join(30)
-        assert not self.thread.is_alive()
 
 
 class Driver:

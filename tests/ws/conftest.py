@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,51 +10,14 @@ import pytest
 from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
-from django.db import connections
 from django.urls import path
 
 from rxcdc import clients, conf
-from rxcdc.runner import open_stream, start_worker
 from rxcdc.serialize import jsonable, load_rows
 from rxcdc.state import HotState
+from tests.live import LiveWorker
 from tests.processes import drop_slot_when_free
 from tests.testapp.channels import BoardsChannel, RoomChannel
-
-
-class LiveWorker:
-    """``rx_replicate`` in a thread of the test process."""
-
-    def __init__(self) -> None:
-        self.ready = threading.Event()
-        self.error: BaseException | None = None
-        self.stream: Any = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        assert self.ready.wait(30), "worker did not start"
-        if self.error:
-            raise self.error
-
-    def _run(self) -> None:
-        try:
-            self.worker = start_worker()
-            self.stream = open_stream(self.worker)
-            self.ready.set()
-            with self.stream:
-                for event in self.stream:
-                    self.worker.handle(event, self.stream.ack)
-        except BaseException as exc:
-            self.error = exc
-            self.ready.set()
-        finally:
-            self.worker.publisher.close()
-            if self.worker.slot_lock is not None:
-                self.worker.slot_lock.release()
-            connections.close_all()
-
-    def stop(self) -> None:
-        if self.stream is not None:
-            self.stream.stop()
-        self.thread.join(30)
 
 
 @pytest.fixture

@@ -1,0 +1,47 @@
+"""``rx_replicate`` in a thread of the test process, for tests that talk to a live worker."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from django.db import connections
+
+from rxcdc.runner import open_stream, start_worker
+
+
+class LiveWorker:
+    """Runs the worker with a real stream until ``stop()``."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.stream: Any = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(30), "worker did not start"
+        if self.error:
+            raise self.error
+
+    def _run(self) -> None:
+        try:
+            self.worker = start_worker()
+            self.stream = open_stream(self.worker)
+            self.ready.set()
+            with self.stream:
+                for event in self.stream:
+                    self.worker.handle(event, self.stream.ack)
+        except BaseException as exc:
+            self.error = exc
+            self.ready.set()
+        finally:
+            self.worker.publisher.close()
+            if self.worker.slot_lock is not None:
+                self.worker.slot_lock.release()
+            connections.close_all()
+
+    def stop(self) -> None:
+        """Stop the stream and wait for the thread."""
+        if self.stream is not None:
+            self.stream.stop()
+        self.thread.join(30)
