@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -373,21 +374,17 @@ class StateConsumer(AsyncWebsocketConsumer):
 
     async def _relay(self, message: dict[str, Any]) -> None:
         assert self.scope_filter is not None
+        if not self.scope_filter.affects(message):
+            # Every connection of this anchor gets the same bytes: encode them once per process.
+            with contextlib.suppress(Exception):  # the socket may be closing
+                await self.send(text_data=_shared_frame(message))
+            return
         instances, tombstones = self.scope_filter.filter(
             [dict(i) for i in message["instances"]], [dict(t) for t in message["tombstones"]]
         )
         if not instances and not tombstones and message["part"] == 0 and message["last"]:
             return  # nothing this user may see
-        frame = {
-            "type": "update",
-            "anchor": message["anchor"],
-            "lsn": message["lsn"],
-            "instances": instances,
-            "tombstones": tombstones,
-        }
-        if not (message["part"] == 0 and message["last"]):
-            frame.update(part=message["part"], last=message["last"])
-        await self.send_frame(frame)
+        await self.send_frame(_update_frame(message, instances, tombstones))
 
     async def rx_reset(self, message: dict[str, Any]) -> None:
         """Drop and reload an anchor (TRUNCATE, cache clear, anchor row reborn)."""
@@ -497,6 +494,38 @@ class StateConsumer(AsyncWebsocketConsumer):
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+
+def _update_frame(
+    message: dict[str, Any], instances: list[dict[str, Any]], tombstones: list[dict[str, Any]]
+) -> dict[str, Any]:
+    frame = {
+        "type": "update",
+        "anchor": message["anchor"],
+        "lsn": message["lsn"],
+        "instances": instances,
+        "tombstones": tombstones,
+    }
+    if not (message["part"] == 0 and message["last"]):
+        frame.update(part=message["part"], last=message["last"])
+    return frame
+
+
+_SHARED: collections.OrderedDict[tuple[Any, ...], str] = collections.OrderedDict()
+
+
+def _shared_frame(message: dict[str, Any]) -> str:
+    """The encoded frame of an update for channels without ``user_key`` layers (LRU-cached)."""
+    key = (message["channel"], message["anchor"], message["lsn"], message["part"])
+    text = _SHARED.get(key)
+    if text is None:
+        strip = [{k: v for k, v in i.items() if k != "_user"} for i in message["instances"]]
+        tombs = [{k: v for k, v in t.items() if k != "_user"} for t in message["tombstones"]]
+        text = protocol.dumps(_update_frame(message, strip, tombs))
+        _SHARED[key] = text
+        if len(_SHARED) > 256:
+            _SHARED.popitem(last=False)
+    return text
 
 
 def _read_snapshot(

@@ -25,6 +25,13 @@ class UserScope:
         ]
         self.owned: dict[str, set[Any]] = {t: set() for t in self.scoped}
 
+    def affects(self, message: dict[str, Any]) -> bool:
+        """Whether filtering could change this update (else every user gets the same frame)."""
+        touchy = self.scoped | {parent for parent, _f, _c, _m in self.links}
+        return any(i["_type"] in touchy for i in message["instances"]) or any(
+            t["_type"] in self.scoped for t in message["tombstones"]
+        )
+
     def filter(
         self, instances: list[Instance], tombstones: list[Instance]
     ) -> tuple[list[Instance], list[Instance]]:
