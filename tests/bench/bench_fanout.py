@@ -15,7 +15,6 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import psycopg
 
@@ -26,15 +25,13 @@ from .bench_socket import (
     DATABASE,
     LIVE_ROOM,
     _connect,
-    _listening,
     _percentile,
     _read,
     _settings_env,
     _setup,
-    _start,
     _stop,
     _until_snapshot_end,
-    _wait_for,
+    start_stack,
 )
 from .result import Result
 
@@ -53,27 +50,7 @@ def run(services: LocalServices, repeats: int) -> list[Result]:
         port = free_port()
         procs = []
         try:
-            worker = _start(
-                [sys.executable, "-m", "django", "rx_replicate"], env, Path(tmp) / "worker.log"
-            )
-            procs.append(worker)
-            _wait_for("rx_replicate", lambda: "streaming" in _read(tmp, "worker.log"), worker)
-            daphne = _start(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "tests.asgi:application",
-                ],
-                env,
-                Path(tmp) / "daphne.log",
-            )
-            procs.append(daphne)
-            _wait_for("daphne", lambda: _listening(port), daphne)
+            start_stack([sys.executable, "-m", "django", "rx_replicate"], env, tmp, port, procs)
             url = f"ws://127.0.0.1:{port}/ws/room/{LIVE_ROOM}/"
             for repeat in range(repeats):
                 print(f"  repeat {repeat}: {CLIENTS} clients", file=sys.stderr, flush=True)

@@ -63,30 +63,14 @@ def run(services: LocalServices, repeats: int) -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
         timings, port = Path(tmp) / "worker.timings", free_port()
         try:
-            worker = _start(
+            worker, _daphne = start_stack(
                 [sys.executable, "-m", "tests.bench.bench_socket", "worker", str(timings)],
                 env,
-                Path(tmp) / "worker.log",
+                tmp,
+                port,
+                procs,
             )
-            procs.append(worker)
-            _wait_for("rx_replicate", lambda: "streaming" in _read(tmp, "worker.log"), worker)
-            daphne = _start(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "tests.asgi:application",
-                ],
-                env,
-                Path(tmp) / "daphne.log",
-            )
-            procs.append(daphne)
             url = f"ws://127.0.0.1:{port}/ws/room/"
-            _wait_for("daphne", lambda: _listening(port), daphne)
             docs: Any = pymongo.MongoClient(services.mongo.url, directConnection=True)[DATABASE]
             for repeat in range(repeats):
                 print(f"  repeat {repeat}: latency", file=sys.stderr, flush=True)
@@ -243,6 +227,37 @@ def _setup(services: LocalServices, env: dict[str, str]) -> str:
         )
         conn.execute("VACUUM ANALYZE")
     return token
+
+
+def start_stack(
+    worker_command: list[str],
+    env: dict[str, str],
+    tmp: str,
+    port: int,
+    procs: list[subprocess.Popen[bytes]],
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """Start the worker, then daphne on ``port`` (logs in ``tmp``); both are added to ``procs``
+    as they start, so the caller's ``finally`` stops whatever did start."""
+    worker = _start(worker_command, env, Path(tmp) / "worker.log")
+    procs.append(worker)
+    _wait_for("rx_replicate", lambda: "streaming" in _read(tmp, "worker.log"), worker)
+    daphne = _start(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "tests.asgi:application",
+        ],
+        env,
+        Path(tmp) / "daphne.log",
+    )
+    procs.append(daphne)
+    _wait_for("daphne", lambda: _listening(port), daphne)
+    return worker, daphne
 
 
 def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
