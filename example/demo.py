@@ -21,6 +21,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from rxcdc.testing.services import stop_process
+
 EXAMPLE = Path(__file__).resolve().parent
 FRONTEND = EXAMPLE / "frontend"
 DATABASE = "rxcdc_demo"
@@ -125,7 +127,7 @@ class DemoStack:
 
     def stop_worker(self, sig: int = signal.SIGTERM) -> None:
         """Stop the worker (SIGKILL to simulate a crash)."""
-        _stop(self.worker, sig)
+        stop_process(self.worker, sig, 15)
         self.worker = None
 
     def start_web(self, timeout: float = 60) -> None:
@@ -137,7 +139,7 @@ class DemoStack:
 
     def stop_web(self, sig: int = signal.SIGTERM) -> None:
         """Stop daphne: its sockets close, the pages reconnect once it is back."""
-        _stop(self.web, sig)
+        stop_process(self.web, sig, 15)
         self.web = None
 
     def stop(self) -> None:
@@ -203,17 +205,6 @@ def _read_from(log: Path, offset: int) -> str:
             return f.read().decode(errors="replace")
     except OSError:
         return ""
-
-
-def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float = 15) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 # -- make demo ---------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ def _wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
         alive = [p for p in pids if _alive(p)]
         if not alive:
             return []
-        time.sleep(0.05)
+        time.sleep(0.05)  # polling the PIDs with a deadline
     return [p for p in pids if _alive(p)]
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "RedisServer",
     "ServiceError",
     "free_port",
+    "stop_process",
 ]
 
 RUN_PREFIX = "rxcdc-services-"
@@ -78,7 +79,8 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float = 10.0) -> None:
+def stop_process(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float = 10.0) -> None:
+    """Send ``sig``, wait up to ``timeout`` seconds, then SIGKILL; a no-op if it has exited."""
     if proc is None or proc.poll() is not None:
         return
     proc.send_signal(sig)
@@ -217,7 +219,7 @@ class PostgresServer:
     def stop(self) -> None:
         """Stop whatever runs and remove the run directory (idempotent)."""
         # SIGINT is Postgres's "fast" shutdown: disconnect clients, checkpoint, exit.
-        _stop(self.proc, signal.SIGINT)
+        stop_process(self.proc, signal.SIGINT)
 
     @staticmethod
     def _run_as() -> pwd.struct_passwd | None:
@@ -304,7 +306,7 @@ class RedisServer:
 
     def stop(self) -> None:
         """Stop whatever runs and remove the run directory (idempotent)."""
-        _stop(self.proc, signal.SIGTERM)
+        stop_process(self.proc, signal.SIGTERM)
 
 
 @dataclass
@@ -366,7 +368,7 @@ class MongoServer:
 
     def stop(self) -> None:
         """Stop whatever runs and remove the run directory (idempotent)."""
-        _stop(self.proc, signal.SIGTERM)
+        stop_process(self.proc, signal.SIGTERM)
 
 
 class LocalServices:

@@ -174,7 +174,7 @@ def wait_until_released(name: str, timeout: float = 10.0) -> None:
             row = cur.fetchone()
             if row is None or not row[0] or time.monotonic() > deadline:
                 return
-            time.sleep(0.01)
+            time.sleep(0.01)  # polling the slot with a deadline
 
 
 @pytest.fixture

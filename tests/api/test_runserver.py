@@ -57,7 +57,7 @@ def wait_for(condition, timeout, what, proc, log):
     while not condition():
         if proc.poll() is not None or time.monotonic() > deadline:
             raise AssertionError(f"{what}; runserver output:\n{log.read_text()}")
-        time.sleep(0.05)
+        time.sleep(0.05)  # polling a condition with a deadline
 
 
 def test_makefrontend_reruns_when_a_serializer_changes(tmp_path):
