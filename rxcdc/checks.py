@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -39,16 +40,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 hint="Configure channels_redis.core.RedisChannelLayer; rxcdc pushes through it.",
             )
         )
-    elif "channels_redis" in str(layers.get("BACKEND", "")) and _short_socket_timeout(layers):
-        errors.append(
-            checks.Warning(
-                "the channel layer's Redis connections use redis-py's default 5 s socket "
-                "timeout, as long as channels_redis's blocking reads: idle consumers fail with "
-                "'Timeout reading from ...'",
-                id="rxcdc.W002",
-                hint='Use {"address": REDIS_URL, "socket_timeout": 15} in CHANNEL_LAYERS hosts.',
-            )
-        )
+    elif "channels_redis" in str(layers.get("BACKEND", "")):
+        errors += _socket_timeout_warnings(layers)
     elif "InMemory" in str(layers.get("BACKEND", "")):
         errors.append(
             checks.Error(
@@ -74,13 +67,39 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return errors
 
 
-def _short_socket_timeout(layer: dict[str, Any]) -> bool:
+_NO_TIMEOUT_HINT = 'Use {"address": REDIS_URL, "socket_timeout": None} in CHANNEL_LAYERS hosts.'
+
+
+def _socket_timeout_warnings(layer: dict[str, Any]) -> list[checks.CheckMessage]:
+    """Warn about Redis socket timeouts that break consumers (see docs/settings.md)."""
     import redis
 
-    if int(redis.__version__.split(".")[0]) < 8:
-        return False
-    hosts = layer.get("CONFIG", {}).get("hosts", [])
-    return any(not isinstance(h, dict) or (h.get("socket_timeout") or 5) <= 5 for h in hosts)
+    redis_default = 5.0 if int(redis.__version__.split(".")[0]) >= 8 else None
+    timeouts = [
+        h.get("socket_timeout", redis_default) if isinstance(h, dict) else redis_default
+        for h in layer.get("CONFIG", {}).get("hosts", [])
+    ]
+    if any(t is not None and t <= 5 for t in timeouts):
+        return [
+            checks.Warning(
+                "the channel layer's Redis socket timeout is not above channels_redis's 5 s "
+                "blocking read (redis-py 8 defaults to 5 s): idle consumers fail with "
+                "'Timeout reading from ...'",
+                id="rxcdc.W002",
+                hint=_NO_TIMEOUT_HINT,
+            )
+        ]
+    if sys.version_info < (3, 12) and any(t is not None for t in timeouts):
+        return [
+            checks.Warning(
+                "with a Redis socket timeout, redis-py sends through asyncio.wait_for, which "
+                "before Python 3.12 can swallow a cancellation (bpo-42130): a consumer that "
+                "disconnects can leave its channel-layer receive() polling Redis forever",
+                id="rxcdc.W003",
+                hint=_NO_TIMEOUT_HINT,
+            )
+        ]
+    return []
 
 
 @checks.register("rxcdc")

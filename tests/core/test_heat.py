@@ -1,7 +1,9 @@
 """Heating, cooling, the rx_cache command and system checks."""
 
+import sys
 import time
 
+import pytest
 from django.core.management import call_command
 
 from rxcdc.heat import HeatRequest, alive_key
@@ -102,6 +104,33 @@ def test_system_checks_name_bad_settings(settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     ids = sorted(m.id for m in check_settings())
     assert ids == ["rxcdc.E010", "rxcdc.E013"]
+
+
+@pytest.mark.parametrize(
+    ("hosts", "expected"),
+    [
+        ([{"address": "redis://r", "socket_timeout": None}], []),
+        (["redis://r"], ["rxcdc.W002"]),
+        ([{"address": "redis://r"}], ["rxcdc.W002"]),
+        ([{"address": "redis://r", "socket_timeout": 5}], ["rxcdc.W002"]),
+        (
+            [{"address": "redis://r", "socket_timeout": 15}],
+            ["rxcdc.W003"] if sys.version_info < (3, 12) else [],
+        ),
+    ],
+)
+def test_channel_layer_socket_timeouts_that_break_consumers_are_warned_about(
+    settings, hosts, expected
+):
+    from rxcdc.checks import check_settings
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": hosts},
+        }
+    }
+    assert [m.id for m in check_settings()] == expected
 
 
 def test_table_without_primary_key_is_an_error(transactional_db):
