@@ -1,11 +1,12 @@
 """The websocket side, through a real daphne, real websocket clients and ``rx_replicate``.
 
-Latency: a writer process commits single-row UPDATEs of one room at 100 transactions/s while 10
-websocket clients show that room. Each sample is one (transaction, client): from the moment the
-writer's autocommit ``UPDATE`` returned (so the commit had returned) to the moment the client's
-``recv()`` returned the ``update`` frame carrying it, both on this machine's monotonic clock. The
-worker (``rx_replicate``, instrumented by ``python -m tests.bench.bench_socket worker``) records,
-per transaction, when its chunk came out of the stream and when its group message was published:
+Latency: a writer process commits UPDATEs of one room at 100 transactions/s while 10 websocket
+clients show that room, in two loads: one row per transaction, then ten (1,000 row changes/s).
+Each sample is one (transaction, client): from the moment the writer's autocommit ``UPDATE``
+returned (so the commit had returned) to the moment the client's ``recv()`` returned the
+``update`` frame carrying it, both on this machine's monotonic clock. The worker
+(``rx_replicate``, instrumented by ``python -m tests.bench.bench_socket worker``) records, per
+transaction, when its chunk came out of the stream and when its group message was published:
 the baselines show how much of the latency is Postgres and the stream, the worker, and the path
 channel layer → daphne → client.
 
@@ -49,6 +50,7 @@ SNAPSHOT_INSTANCES = 10_000  # the big room: itself, its messages, every author 
 BIG_MESSAGES = SNAPSHOT_INSTANCES - 1 - AUTHORS - TAGS
 CLIENTS = 10
 RATE = 100  # transactions per second
+LOADS = (1, 10)  # rows per transaction: 100 and 1,000 row changes/s
 TRANSACTIONS = 1_000  # per repeat
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,8 +75,9 @@ def run(services: LocalServices, repeats: int) -> list[Result]:
             url = f"ws://127.0.0.1:{port}/ws/room/"
             docs: Any = pymongo.MongoClient(services.mongo.url, directConnection=True)[DATABASE]
             for repeat in range(repeats):
-                print(f"  repeat {repeat}: latency", file=sys.stderr, flush=True)
-                _latency(url, token, dsn, timings, f"r{repeat}", fig)
+                for rows in LOADS:
+                    print(f"  repeat {repeat}: latency, {rows}/tx", file=sys.stderr, flush=True)
+                    _latency(url, token, dsn, timings, f"r{repeat}x{rows}", rows, fig)
                 print(f"  repeat {repeat}: snapshots", file=sys.stderr, flush=True)
                 # Alternate which comes first (the cold one clears the room just before).
                 for kind in ("cold", "hot") if repeat % 2 == 0 else ("hot", "cold"):
@@ -98,6 +101,10 @@ def run(services: LocalServices, repeats: int) -> list[Result]:
 def _results(fig: dict[str, list[float]]) -> list[Result]:
     load = f"{RATE} tx/s, {CLIENTS} clients"
     stream = "commit → the worker has the chunk"
+    return [*_single_row(fig, load, stream), *_bulk(fig, stream), *_snapshots(fig)]
+
+
+def _single_row(fig: dict[str, list[float]], load: str, stream: str) -> list[Result]:
     return [
         Result(f"{stream} p50", "ms", fig["stream.p50"]),
         Result(f"{stream} p99", "ms", fig["stream.p99"]),
@@ -126,6 +133,35 @@ def _results(fig: dict[str, list[float]]) -> list[Result]:
         ),
         Result("published → client p50 (channel layer, daphne, websocket)", "ms", fig["relay.p50"]),
         Result("published → client p99 (channel layer, daphne, websocket)", "ms", fig["relay.p99"]),
+    ]
+
+
+def _bulk(fig: dict[str, list[float]], stream: str) -> list[Result]:
+    rows = LOADS[-1]
+    load = f"{RATE * rows:,} row changes/s ({RATE} tx/s of {rows} rows), {CLIENTS} clients"
+    x = f"x{rows}:"
+    return [
+        Result(f"the worker's busy time per {rows}-row transaction, median", "ms", fig[x + "busy"]),
+        Result(
+            f"commit → client p50 ({load})",
+            "ms",
+            fig[x + "client.p50"],
+            baseline=fig[x + "stream.p50"],
+            baseline_name=stream,
+        ),
+        Result(
+            f"commit → client p99 ({load})",
+            "ms",
+            fig[x + "client.p99"],
+            baseline=fig[x + "stream.p99"],
+            baseline_name=stream,
+            at_most=250,
+        ),
+    ]
+
+
+def _snapshots(fig: dict[str, list[float]]) -> list[Result]:
+    return [
         Result(
             f"snapshot, cold: auth → snapshot.end, {SNAPSHOT_INSTANCES:,} instances",
             "s",
@@ -299,14 +335,19 @@ def _wait_for(
 # -- latency ------------------------------------------------------------------------------------
 
 
-def _latency(url: str, token: str, dsn: str, timings: Path, prefix: str, fig: Any) -> None:
-    """One run of the writer against CLIENTS connected clients; percentiles into ``fig``.
+def _latency(
+    url: str, token: str, dsn: str, timings: Path, prefix: str, rows: int, fig: Any
+) -> None:
+    """One run of the writer (``rows`` rows per transaction) against CLIENTS connected clients;
+    percentiles into ``fig`` (keys prefixed ``x<rows>:`` beyond one row).
 
     A frame is matched to its transaction by commit LSN (the worker logs each xid's), not by
     content: a worker that lags reads rows as they are now, so a frame may carry a later text.
     """
     with tempfile.NamedTemporaryFile("r", suffix=".json") as commits_file:
-        received = asyncio.run(_clients_during_writes(url, token, dsn, prefix, commits_file.name))
+        received = asyncio.run(
+            _clients_during_writes(url, token, dsn, prefix, rows, commits_file.name)
+        )
         returned = dict(json.load(commits_file))  # xid → when its commit returned
     chunks = {
         lsn: (returned[xid], got, published, done)
@@ -329,19 +370,20 @@ def _latency(url: str, token: str, dsn: str, timings: Path, prefix: str, fig: An
     stream = [(got - committed) * 1000 for committed, got, _, _ in chunks.values()]
     published = [(pub - committed) * 1000 for committed, _, pub, _ in chunks.values()]
     busy = [(done - got) * 1000 for _, got, _, done in chunks.values()]
-    fig.setdefault("busy", []).append(statistics.median(busy))
+    x = f"x{rows}:" if rows > 1 else ""
+    fig.setdefault(x + "busy", []).append(statistics.median(busy))
     for name, values in (
         ("client", client),
         ("stream", stream),
         ("published", published),
         ("relay", relay),
     ):
-        fig.setdefault(f"{name}.p50", []).append(_percentile(values, 50))
-        fig.setdefault(f"{name}.p99", []).append(_percentile(values, 99))
+        fig.setdefault(f"{x}{name}.p50", []).append(_percentile(values, 50))
+        fig.setdefault(f"{x}{name}.p99", []).append(_percentile(values, 99))
 
 
 async def _clients_during_writes(
-    url: str, token: str, dsn: str, prefix: str, commits_path: str
+    url: str, token: str, dsn: str, prefix: str, rows: int, commits_path: str
 ) -> list[list[tuple[float, str]]]:
     """Connect the clients, run the writer process, return each client's timed frames."""
     sockets = [await _connect(url + f"{LIVE_ROOM}/") for _ in range(CLIENTS)]
@@ -362,6 +404,7 @@ async def _clients_during_writes(
             "writer",
             dsn,
             prefix,
+            str(rows),
             commits_path,
             cwd=ROOT,
         )
@@ -476,20 +519,25 @@ def _worker_main(timings_path: str) -> None:
     from django.core.management import call_command
 
     from replication.changes import Chunk
+    from rxcdc.fanout import Publisher
     from rxcdc.worker import Worker
 
     out = open(timings_path, "a", buffering=1)  # noqa: SIM115 (open for the process lifetime)
-    handle, heat = Worker.handle, Worker.heat
-    before_publish = ("route", "serialize", "publish")
+    handle, heat, wait = Worker.handle, Worker.heat, Publisher.wait
+    to_monotonic = time.monotonic() - time.perf_counter()  # the same clock on Linux; be sure
+    last_publish = [0.0]
+
+    def timed_wait(self: Publisher, pending: Any) -> float:
+        last_publish[0] = wait(self, pending)
+        return last_publish[0]
 
     def timed_handle(self: Worker, event: Any, ack: Any) -> None:
         if not isinstance(event, Chunk):
             handle(self, event, ack)
             return
         got = time.monotonic()
-        spent = sum(self.timings[s] for s in before_publish)
         handle(self, event, ack)
-        published = got + sum(self.timings[s] for s in before_publish) - spent
+        published = last_publish[0] + to_monotonic  # when the layer had accepted the update
         done = time.monotonic()  # cache written, acknowledged, housekeeping done
         txn = event.transaction
         out.write(f"chunk {txn.commit_lsn} {txn.xid} {got} {published} {done}\n")
@@ -500,20 +548,23 @@ def _worker_main(timings_path: str) -> None:
         out.write(f"heat {len(requests)} {time.monotonic() - started}\n")
 
     Worker.handle, Worker.heat = timed_handle, timed_heat  # type: ignore[method-assign]
+    Publisher.wait = timed_wait  # type: ignore[method-assign]
     call_command("rx_replicate")
 
 
-def _writer_main(dsn: str, prefix: str, commits_path: str) -> None:
-    """UPDATE one live-room message per transaction at RATE/s; save each transaction's xid
-    and when its commit returned (autocommit: the statement returns once committed)."""
+def _writer_main(dsn: str, prefix: str, rows: str, commits_path: str) -> None:
+    """UPDATE ``rows`` live-room messages per transaction at RATE/s; save each transaction's
+    xid and when its commit returned (autocommit: the statement returns once committed)."""
+    n = int(rows)
     commits = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         next_at = time.monotonic()
         for seq in range(TRANSACTIONS):
+            first = seq * n % LIVE_MESSAGES
             row = conn.execute(
-                "UPDATE testapp_message SET text = %s WHERE id = %s"
+                "UPDATE testapp_message SET text = %s WHERE id = ANY(%s)"
                 " RETURNING pg_current_xact_id()::text",
-                (f"{prefix}:{seq}", seq % LIVE_MESSAGES + 1),
+                (f"{prefix}:{seq}", [(first + i) % LIVE_MESSAGES + 1 for i in range(n)]),
             ).fetchone()
             returned = time.monotonic()
             assert row is not None
@@ -527,4 +578,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "worker":
         _worker_main(sys.argv[2])
     elif sys.argv[1] == "writer":
-        _writer_main(*sys.argv[2:5])
+        _writer_main(*sys.argv[2:6])
