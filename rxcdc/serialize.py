@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
     wanted = list(pks)
     if not wanted:
         return {}
-    serializer = layer.flat(context={})
+    serializer = _serializer(layer)
     fk_attname = _reverse_fk_attname(layer)
     rows: dict[Any, Row] = {}
     for obj in layer.model._default_manager.filter(pk__in=wanted):
@@ -61,6 +62,21 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
         if child.many and rows:
             _load_links(child, rows)
     return rows
+
+
+_local = threading.local()
+
+
+def _serializer(layer: Layer) -> Any:
+    """The layer's flat serializer, built once per thread.
+
+    Building its fields costs more than serializing a row; with an empty context it holds no
+    per-call state.
+    """
+    built: dict[type, Any] = _local.__dict__.setdefault("serializers", {})
+    if layer.flat not in built:
+        built[layer.flat] = layer.flat(context={})
+    return built[layer.flat]
 
 
 def _load_links(child: Layer, rows: dict[Any, Row]) -> None:
