@@ -6,9 +6,6 @@ import asyncio
 import hashlib
 import re
 import threading
-import time
-from collections.abc import Sequence
-from concurrent.futures import Future
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -96,32 +93,6 @@ class Publisher:
         elif messages:
             self._run(self._group_send(messages))
 
-    def start(
-        self,
-        messages: Sequence[tuple[str, dict[str, Any]]],
-        then_in_order: Sequence[tuple[str, dict[str, Any]]] = (),
-    ) -> Future[float]:
-        """Begin sending ``messages`` concurrently, then ``then_in_order`` one by one.
-
-        Returns at once; the future gives the ``time.perf_counter()`` when all were accepted.
-        """
-        return asyncio.run_coroutine_threadsafe(self._send_all(messages, then_in_order), self.loop)
-
-    def wait(self, pending: Future[float]) -> float:
-        """Block until a ``start``-ed send is done (raising what it raised); its finish time."""
-        return pending.result(self.timeout)
-
-    async def _send_all(
-        self,
-        messages: Sequence[tuple[str, dict[str, Any]]],
-        then_in_order: Sequence[tuple[str, dict[str, Any]]],
-    ) -> float:
-        if messages:
-            await self._group_send(messages)
-        if then_in_order:
-            await self._in_order(then_in_order)
-        return time.perf_counter()
-
     def send_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
         """Send ``(channel name, message)`` pairs (heat replies)."""
         if messages:
@@ -131,16 +102,16 @@ class Publisher:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(self.timeout)
 
     @staticmethod
-    async def _in_order(messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    async def _in_order(messages: list[tuple[str, dict[str, Any]]]) -> None:
         layer = get_channel_layer()
         for group, message in messages:
             await layer.group_send(group, message)
 
-    async def _group_send(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    async def _group_send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
         await self._bounded(get_channel_layer().group_send, messages)
 
     @staticmethod
-    async def _bounded(send: Any, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    async def _bounded(send: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
         # Concurrent, but within the channel layer's Redis pool (100 connections by default):
         # one send per hot anchor of a large transaction would exhaust it.
         limit = asyncio.Semaphore(PUBLISH_CONCURRENCY)
