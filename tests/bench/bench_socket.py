@@ -511,8 +511,8 @@ def _read_docs(docs: Any) -> float:
 
 
 def _worker_main(timings_path: str) -> None:
-    """``rx_replicate``, recording per chunk when it left the stream and when it was published,
-    and per heat how long it took (the worker's own stage timings, on the monotonic clock)."""
+    """``rx_replicate``, recording per chunk when it left the stream, when its updates were
+    published and when the worker was done with it, and per heat how long it took."""
     import django
 
     django.setup()
@@ -523,21 +523,20 @@ def _worker_main(timings_path: str) -> None:
     from rxcdc.worker import Worker
 
     out = open(timings_path, "a", buffering=1)  # noqa: SIM115 (open for the process lifetime)
-    handle, heat, wait = Worker.handle, Worker.heat, Publisher.wait
-    to_monotonic = time.monotonic() - time.perf_counter()  # the same clock on Linux; be sure
+    handle, heat, group_send = Worker.handle, Worker.heat, Publisher.group_send
     last_publish = [0.0]
 
-    def timed_wait(self: Publisher, pending: Any) -> float:
-        last_publish[0] = wait(self, pending)
-        return last_publish[0]
+    def timed_group_send(self: Publisher, *args: Any, **kwargs: Any) -> None:
+        group_send(self, *args, **kwargs)
+        last_publish[0] = last_publish[0] or time.monotonic()  # the chunk's updates: first call
 
     def timed_handle(self: Worker, event: Any, ack: Any) -> None:
         if not isinstance(event, Chunk):
             handle(self, event, ack)
             return
-        got = time.monotonic()
+        got, last_publish[0] = time.monotonic(), 0.0
         handle(self, event, ack)
-        published = last_publish[0] + to_monotonic  # when the layer had accepted the update
+        published = last_publish[0]  # when the layer had accepted the chunk's messages
         done = time.monotonic()  # cache written, acknowledged, housekeeping done
         txn = event.transaction
         out.write(f"chunk {txn.commit_lsn} {txn.xid} {got} {published} {done}\n")
@@ -548,7 +547,7 @@ def _worker_main(timings_path: str) -> None:
         out.write(f"heat {len(requests)} {time.monotonic() - started}\n")
 
     Worker.handle, Worker.heat = timed_handle, timed_heat  # type: ignore[method-assign]
-    Publisher.wait = timed_wait  # type: ignore[method-assign]
+    Publisher.group_send = timed_group_send  # type: ignore[method-assign]
     call_command("rx_replicate")
 
 
