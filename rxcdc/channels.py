@@ -25,6 +25,7 @@ class StateChannel:
         abstract = True
 
     _state: ClassVar[StateModel | None] = None
+    _rx_handlers: ClassVar[dict[str, Any]]  # set per class by consumer_handlers()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -144,13 +145,16 @@ class StateChannel:
     @classmethod
     def consumer_handlers(cls) -> dict[str, Any]:
         """``@consumer`` methods by event type (inherited ones included)."""
-        handlers: dict[str, Any] = {}
-        for klass in reversed(cls.__mro__):
-            for value in vars(klass).values():
-                event = getattr(value, "_rx_consumer", None)
-                if event is not None:
-                    handlers[event] = value
-        return handlers
+        # Looked up for every message a connection receives: scan the MRO once per class.
+        if "_rx_handlers" not in cls.__dict__:
+            handlers: dict[str, Any] = {}
+            for klass in reversed(cls.__mro__):
+                for value in vars(klass).values():
+                    event = getattr(value, "_rx_consumer", None)
+                    if event is not None:
+                        handlers[event] = value
+            cls._rx_handlers = handlers
+        return cls._rx_handlers
 
     @classmethod
     def as_asgi(cls) -> Any:

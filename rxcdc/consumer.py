@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import ObjectDoesNotExist
@@ -417,14 +418,21 @@ class StateConsumer(AsyncWebsocketConsumer):
         )
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        """Route ``@consumer`` event types to the channel, the rest as usual."""
+        """Route ``@consumer`` event types to the channel, ``rx.*`` to ours, the rest as usual."""
+        kind = message.get("type", "")
         # ``@consumer`` handlers of the channel get their event types first.
-        handler = None
-        if self.channel is not None:
-            handler = type(self.channel).consumer_handlers().get(message.get("type", ""))
-        if handler is not None:
-            await handler(self.channel, message)
+        if self.channel is not None and kind in self.channel_class.consumer_handlers():
+            await self.channel_class.consumer_handlers()[kind](self.channel, message)
             return
+        if kind.startswith("rx."):
+            # Channels' dispatch first closes stale database connections through a hop to the
+            # shared sync thread: one per connection per update, which made fan-out to many
+            # clients queue behind that thread. Our rx.* handlers reach the database only
+            # through database_sync_to_async, which closes them itself.
+            handler = getattr(self, get_handler_name(message), None)
+            if handler is not None:
+                await handler(message)
+                return
         await super().dispatch(message)
 
     async def join_custom(self, group: str) -> None:
