@@ -11,6 +11,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from rxcdc import conf
 
+PUBSUB_LAYER = "channels_redis.pubsub.RedisPubSubChannelLayer"
+_NO_TIMEOUT_HINT = 'Use {"address": REDIS_URL, "socket_timeout": None} in CHANNEL_LAYERS hosts.'
+
 
 @checks.register("rxcdc")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -32,24 +35,34 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
         )
     layers = getattr(settings, "CHANNEL_LAYERS", {}).get("default")
+    backend = str((layers or {}).get("BACKEND", ""))
     if not layers:
         errors.append(
             checks.Error(
                 "CHANNEL_LAYERS has no 'default' layer",
                 id="rxcdc.E012",
-                hint="Configure channels_redis.core.RedisChannelLayer; rxcdc pushes through it.",
+                hint=f"Configure {PUBSUB_LAYER}; rxcdc pushes through it.",
             )
         )
-    elif "channels_redis" in str(layers.get("BACKEND", "")):
-        errors += _socket_timeout_warnings(layers)
-    elif "InMemory" in str(layers.get("BACKEND", "")):
+    elif "InMemory" in backend:
         errors.append(
             checks.Error(
                 "the in-memory channel layer cannot reach consumers from the rx_replicate process",
                 id="rxcdc.E013",
-                hint="Use channels_redis.core.RedisChannelLayer.",
+                hint=f"Use {PUBSUB_LAYER}.",
             )
         )
+    elif backend == "channels_redis.core.RedisChannelLayer":
+        errors.append(
+            checks.Warning(
+                "RedisChannelLayer stores a copy of every group message per member, and each "
+                "consumer pops its own: an update to many clients queues behind those round trips",
+                id="rxcdc.W004",
+                hint=f"Use {PUBSUB_LAYER}: one PUBLISH per update, one message per server process "
+                "(docs/settings.md).",
+            )
+        )
+        errors += _socket_timeout_warnings(layers)
     alias = conf.get("RX_DATABASE")
     db = settings.DATABASES.get(alias)
     if db is None or "postgresql" not in db.get("ENGINE", ""):
@@ -67,11 +80,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return errors
 
 
-_NO_TIMEOUT_HINT = 'Use {"address": REDIS_URL, "socket_timeout": None} in CHANNEL_LAYERS hosts.'
-
-
 def _socket_timeout_warnings(layer: dict[str, Any]) -> list[checks.CheckMessage]:
-    """Warn about Redis socket timeouts that break consumers (see docs/settings.md)."""
+    """Warn about Redis socket timeouts that break RedisChannelLayer consumers."""
     import redis
 
     redis_default = 5.0 if int(redis.__version__.split(".")[0]) >= 8 else None

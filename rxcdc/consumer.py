@@ -357,8 +357,8 @@ class StateConsumer(AsyncWebsocketConsumer):
     async def _gap(self, feed: Feed, message: dict[str, Any]) -> bool:
         """Did a message before this one never arrive? Then resume the anchor from the cache.
 
-        The channel layer drops messages to a consumer over its capacity; the worker chains its
-        updates (``prev_lsn``) so that a loss is noticed here instead of going unseen.
+        Channel layers drop messages (a Redis disconnect, a consumer over capacity); the worker
+        chains its updates (``prev_lsn``) so that a loss is noticed here instead of going unseen.
         """
         prev = message.get("prev_lsn")
         if prev is not None and prev > feed.last_lsn:

@@ -122,11 +122,17 @@ class Publisher:
 
         await asyncio.gather(*(one(t, m) for t, m in messages))
 
+    @staticmethod
+    async def _close_layer() -> None:
+        # RedisChannelLayer keeps a connection pool per loop; the pub/sub layer closes its own
+        # when the loop closes (and only answers attribute lookups inside a running loop).
+        close_pools = getattr(get_channel_layer(), "close_pools", None)
+        if close_pools is not None:
+            await close_pools()
+
     def close(self) -> None:
         """Stop the loop thread."""
-        layer = get_channel_layer()
-        if hasattr(layer, "close_pools"):
-            self._run(layer.close_pools())
+        self._run(self._close_layer())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         if not self._thread.is_alive():

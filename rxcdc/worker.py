@@ -239,8 +239,8 @@ class Worker:
     def _chain(self, key: AnchorKey, lsn: int) -> int | None:
         """The LSN of the previous update sent to an anchor (None after a heat or restart).
 
-        Consumers notice a lost message by the gap (channels_redis drops messages to a consumer
-        over its capacity, with an INFO log line only).
+        Consumers notice a lost message by the gap (channel layers drop messages: the pub/sub
+        layer during a Redis disconnect, RedisChannelLayer over a consumer's capacity).
         """
         prev = self._published.get(key)
         self._published[key] = lsn

@@ -90,7 +90,7 @@ def test_django_settings_reach_all_three_services():
         cur.execute("SHOW wal_level")
         assert cur.fetchone() == ("logical",)
     assert connection.vendor == "postgresql"
-    host = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"]
+    (host,) = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
     assert redis.Redis.from_url(host).ping() is True
     import pymongo
 

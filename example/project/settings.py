@@ -57,10 +57,9 @@ REDIS_URL = env("REDIS_URL", "redis://localhost:6379/0")
 MONGO_URL = env("MONGO_URL", "mongodb://localhost:27017")
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # redis-py 8 reads with a 5 s socket timeout by default, as long as channels_redis's
-        # 5 s blocking pop: every idle consumer would die with "Timeout reading from ...".
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
+        # One PUBLISH per update reaches each server process once (docs/settings.md).
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL]},
     }
 }
 

@@ -87,7 +87,13 @@ class Listener:
         return self._run(take())  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        self._run(self.layer.close_pools())
+        async def close_pools() -> None:
+            # The pub/sub layer has none (it closes with its loop) and answers only in a loop.
+            close = getattr(self.layer, "close_pools", None)
+            if close is not None:
+                await close()
+
+        self._run(close_pools())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()

@@ -28,17 +28,32 @@ from tests.processes import drop_slot_when_free
 
 
 class Listener:
-    """A channel-layer channel on its own event loop: joins groups, collects messages."""
+    """A channel-layer channel on its own event loop: joins groups, collects messages.
+
+    One receive() runs for the listener's whole life: cancelling one is how a consumer leaves,
+    and the pub/sub layer then unsubscribes its channel.
+    """
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.channel = self._run(get_channel_layer().new_channel())
+        self.inbox: asyncio.Queue[dict[str, Any]] = self._run(self._collect())
         self.messages: list[dict[str, Any]] = []
 
     def _run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    async def _collect(self) -> asyncio.Queue[dict[str, Any]]:
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        async def receive_forever() -> None:
+            while True:
+                inbox.put_nowait(await get_channel_layer().receive(self.channel))
+
+        self._receiver = asyncio.ensure_future(receive_forever())
+        return inbox
 
     def join(self, group: str) -> None:
         self._run(get_channel_layer().group_add(group, self.channel))
@@ -50,9 +65,7 @@ class Listener:
             out = []
             while True:
                 try:
-                    out.append(
-                        await asyncio.wait_for(get_channel_layer().receive(self.channel), timeout)
-                    )
+                    out.append(await asyncio.wait_for(self.inbox.get(), timeout))
                 except TimeoutError:
                     return out
 
@@ -61,6 +74,12 @@ class Listener:
         return got
 
     def close(self) -> None:
+        async def stop() -> None:
+            self._receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._receiver
+
+        self._run(stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()

@@ -107,30 +107,33 @@ def test_system_checks_name_bad_settings(settings):
 
 
 @pytest.mark.parametrize(
-    ("hosts", "expected"),
+    ("backend", "hosts", "expected"),
     [
-        ([{"address": "redis://r", "socket_timeout": None}], []),
-        (["redis://r"], ["rxcdc.W002"]),
-        ([{"address": "redis://r"}], ["rxcdc.W002"]),
-        ([{"address": "redis://r", "socket_timeout": 5}], ["rxcdc.W002"]),
+        ("pubsub.RedisPubSubChannelLayer", ["redis://r"], []),
+        ("core.RedisChannelLayer", [{"address": "redis://r", "socket_timeout": None}], ["W004"]),
+        ("core.RedisChannelLayer", ["redis://r"], ["W004", "W002"]),
+        ("core.RedisChannelLayer", [{"address": "redis://r"}], ["W004", "W002"]),
         (
+            "core.RedisChannelLayer",
+            [{"address": "redis://r", "socket_timeout": 5}],
+            ["W004", "W002"],
+        ),
+        (
+            "core.RedisChannelLayer",
             [{"address": "redis://r", "socket_timeout": 15}],
-            ["rxcdc.W003"] if sys.version_info < (3, 12) else [],
+            ["W004", "W003"] if sys.version_info < (3, 12) else ["W004"],
         ),
     ],
 )
-def test_channel_layer_socket_timeouts_that_break_consumers_are_warned_about(
-    settings, hosts, expected
+def test_channel_layers_that_slow_or_break_consumers_are_warned_about(
+    settings, backend, hosts, expected
 ):
     from rxcdc.checks import check_settings
 
     settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": hosts},
-        }
+        "default": {"BACKEND": f"channels_redis.{backend}", "CONFIG": {"hosts": hosts}}
     }
-    assert [m.id for m in check_settings()] == expected
+    assert [m.id for m in check_settings()] == [f"rxcdc.{e}" for e in expected]
 
 
 def test_table_without_primary_key_is_an_error(transactional_db):
