@@ -1,4 +1,7 @@
-"""ASGI application for tests that run a real daphne (the recommended routing)."""
+"""ASGI application for tests that run a real daphne (the recommended routing and tuning)."""
+
+import gc
+import os
 
 import django
 from channels.auth import AuthMiddlewareStack
@@ -26,3 +29,9 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+if not os.environ.get("RX_BENCH_DEFAULT_GC"):  # bench_fanout also measures without it
+    # docs/deployment.md, "Many connections per process": long-lived objects out of the
+    # collector's way, and fewer collections.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)

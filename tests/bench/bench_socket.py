@@ -277,23 +277,22 @@ def start_stack(
     worker = _start(worker_command, env, Path(tmp) / "worker.log")
     procs.append(worker)
     _wait_for("rx_replicate", lambda: "streaming" in _read(tmp, "worker.log"), worker)
-    daphne = _start(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "tests.asgi:application",
-        ],
-        env,
-        Path(tmp) / "daphne.log",
-    )
+    return worker, start_daphne(env, tmp, port, procs)
+
+
+def start_daphne(
+    env: dict[str, str],
+    tmp: str,
+    port: int,
+    procs: list[subprocess.Popen[bytes]],
+    log: str = "daphne.log",
+) -> subprocess.Popen[bytes]:
+    """Start daphne serving ``tests.asgi`` on ``port`` and wait until it listens."""
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    daphne = _start([*command, "tests.asgi:application"], env, Path(tmp) / log)
     procs.append(daphne)
     _wait_for("daphne", lambda: _listening(port), daphne)
-    return worker, daphne
+    return daphne
 
 
 def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
