@@ -217,6 +217,13 @@ class Cache:
             query["del"] = False
         return iter(self.collection(label).find(query))
 
+    def anchors_behind(self, label: str, lsns: dict[Any, int]) -> set[Any]:
+        """Of these anchors (JSON form → an LSN), those with a document written after it."""
+        if not lsns:
+            return set()
+        query = {"$or": [{"a": a, "_lsn": {"$gt": lsn}} for a, lsn in lsns.items()]}
+        return {d["a"] for d in self.collection(label).find(query, {"a": 1})}
+
     def live_docs(self, label: str, anchors: list[Any]) -> dict[Any, list[Doc]]:
         """Live documents of several anchors of one channel, by anchor, in one query."""
         out: dict[Any, list[Doc]] = {jsonable(a): [] for a in anchors}

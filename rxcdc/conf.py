@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "RX_RATE_LIMIT": 50.0,  # frames per second per connection
     "RX_RATE_BURST": 200,
     "RX_MAX_ANCHORS": 1000,
+    "RX_RESYNC_INTERVAL": 30.0,  # seconds between a connection's checks for lost updates
 }
 
 

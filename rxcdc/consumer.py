@@ -191,6 +191,7 @@ class StateConsumer(AsyncWebsocketConsumer):
         for pk in anchors:
             self._open_feed(pk, since.get(str(jsonable(pk))))
         self._spawn(self._keep_alive())
+        self._spawn(self._resync())
 
     def _initial_anchors(self, channel: Any, kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
         """The anchors to show, and whether ``RX_MAX_ANCHORS`` cut the list short."""
@@ -319,6 +320,31 @@ class StateConsumer(AsyncWebsocketConsumer):
             await asyncio.sleep(max(ttl / 3, 0.5))
             pks = [jsonable(feed.pk) for feed in self.feeds.values()]
             await sync_to_async(_touch_all, thread_sensitive=False)(self.label, pks, ttl)
+
+    async def _resync(self) -> None:
+        # The prev_lsn chain notices a lost update at the anchor's next one; when nothing
+        # follows, only the cache (written after every publish) can tell the client is behind.
+        interval = float(conf.get("RX_RESYNC_INTERVAL"))
+        while True:
+            await asyncio.sleep(interval)
+            sent = {key: feed.last_lsn for key, feed in self.feeds.items() if feed.live}
+            behind = await sync_to_async(cache().anchors_behind, thread_sensitive=False)(
+                self.label, sent
+            )
+            if not behind:
+                continue
+            # An update may be on its way (published before the cache write): give it time.
+            await asyncio.sleep(min(1.0, interval))
+            for key in behind:
+                feed = self.feeds.get(key)
+                if feed is not None and feed.live and feed.last_lsn == sent[key]:
+                    log.warning(
+                        "%s:%s: the cache is ahead of %s (an update was lost); resuming",
+                        self.label,
+                        key,
+                        feed.last_lsn,
+                    )
+                    self._open_feed(feed.pk, feed.last_lsn)
 
     async def add_anchor(self, pk: Any) -> None:
         """List channels: start showing an anchor."""

@@ -2,10 +2,11 @@
 
 ``rx_replicate`` and daphne run as processes: ``tests.asgi`` with the garbage-collector tuning
 docs/deployment.md recommends, and a second daphne without it. The 1,000 clients (the
-``websockets`` package) share one event loop in the benchmark process. Each sample: from the moment a single-row UPDATE
-of the room committed (its ``execute`` returned) to the moment the last of the 1,000 clients had
-the update frame carrying it, over 100 updates, one at a time. The clients' own JSON parsing
-shares the machine's two cores with daphne, the worker and Postgres, so this is an upper bound.
+``websockets`` package) share one event loop in the benchmark process. Each sample: from the
+moment a single-row UPDATE of the room committed (its ``execute`` returned) to the moment the
+last of the 1,000 clients had the update frame carrying it, over 100 updates, one at a time. The
+clients' own JSON parsing shares the machine's two cores with daphne, the worker and Postgres,
+so this is an upper bound.
 
 Baseline, same run and same clients: a bare ``websockets`` server process that broadcasts a frame
 of the same shape to all 1,000 when told to; from the moment the benchmark told it to the moment

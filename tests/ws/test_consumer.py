@@ -220,3 +220,33 @@ async def test_an_update_lost_in_the_channel_layer_is_noticed_and_resumed(live_w
     await c.until(lambda f: f["type"] == "snapshot.end")
     assert c.data() == await sync_to_async(recomputed)(ROOM, room.pk)
     await c.close()
+
+
+async def test_a_lost_last_update_is_resumed_from_the_cache(live_worker, settings):
+    settings.RX_RESYNC_INTERVAL = 0.3
+    room = await make_room(2)
+    _, token = await make_user()
+    c = Client(f"/ws/room/{room.pk}/")
+    await c.connect(token=token)
+    await c.until(lambda f: f["type"] == "snapshot.end")
+    # The channel layer loses the worker's next publish (a Redis disconnect would), and
+    # nothing else happens to the room: no later update can reveal the gap.
+    publisher = live_worker.worker.publisher
+    publish, lost = publisher.group_send, []
+
+    def lossy(messages, *, ordered=False):
+        if messages and not lost:
+            lost.extend(messages)
+            return
+        publish(messages, ordered=ordered)
+
+    publisher.group_send = lossy
+    await sync_to_async(Message.objects.filter(room=room).update)(text="changed")
+    begin = await c.until(lambda f: f["type"] == "snapshot.begin")
+    assert [m["type"] for _, m in lost] == ["rx.update"]
+    assert begin["mode"] == "delta"
+    await c.until(lambda f: f["type"] == "snapshot.end")
+    assert {i["text"] for k, i in c.data().items() if k[0] == MSG} == {"changed"}
+    assert c.data() == await sync_to_async(recomputed)(ROOM, room.pk)
+    assert not [f for f in c.frames if f["type"] == "update"]
+    await c.close()
