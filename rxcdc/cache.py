@@ -218,11 +218,14 @@ class Cache:
         return iter(self.collection(label).find(query))
 
     def anchors_behind(self, label: str, lsns: dict[Any, int]) -> set[Any]:
-        """Of these anchors (JSON form → an LSN), those with a document written after it."""
+        """Anchors (JSON form → LSN) no longer hot, or with a document written after the LSN."""
         if not lsns:
             return set()
-        query = {"$or": [{"a": a, "_lsn": {"$gt": lsn}} for a, lsn in lsns.items()]}
-        return {d["a"] for d in self.collection(label).find(query, {"a": 1})}
+        ids = [f"{label}:{a}" for a in lsns]
+        hot = {m["anchor"] for m in self.meta.find({"_id": {"$in": ids}, "state": "hot"})}
+        query = {"$or": [{"a": a, "_lsn": {"$gt": lsn}} for a, lsn in lsns.items() if a in hot]}
+        newer = {d["a"] for d in self.collection(label).find(query, {"a": 1})} if hot else set()
+        return (set(lsns) - hot) | newer
 
     def live_docs(self, label: str, anchors: list[Any]) -> dict[Any, list[Doc]]:
         """Live documents of several anchors of one channel, by anchor, in one query."""

@@ -316,35 +316,38 @@ class StateConsumer(AsyncWebsocketConsumer):
     async def _keep_alive(self) -> None:
         # A crashed server stops refreshing: the worker cools its anchors after the TTL.
         ttl = self._ttl()
-        while True:
-            await asyncio.sleep(max(ttl / 3, 0.5))
-            pks = [jsonable(feed.pk) for feed in self.feeds.values()]
-            await sync_to_async(_touch_all, thread_sensitive=False)(self.label, pks, ttl)
+        await _every(max(ttl / 3, 0.5), self._touch, "keeping anchors alive")
+
+    async def _touch(self) -> None:
+        pks = [jsonable(feed.pk) for feed in self.feeds.values()]
+        await sync_to_async(_touch_all, thread_sensitive=False)(self.label, pks, self._ttl())
 
     async def _resync(self) -> None:
         # The prev_lsn chain notices a lost update at the anchor's next one; when nothing
-        # follows, only the cache (written after every publish) can tell the client is behind.
+        # follows (or the lost message was the reset of a cooled anchor), only the cache can
+        # tell that the client is behind: the worker writes it after every publish.
         interval = float(conf.get("RX_RESYNC_INTERVAL"))
-        while True:
-            await asyncio.sleep(interval)
-            sent = {key: feed.last_lsn for key, feed in self.feeds.items() if feed.live}
-            behind = await sync_to_async(cache().anchors_behind, thread_sensitive=False)(
-                self.label, sent
-            )
-            if not behind:
-                continue
-            # An update may be on its way (published before the cache write): give it time.
-            await asyncio.sleep(min(1.0, interval))
-            for key in behind:
-                feed = self.feeds.get(key)
-                if feed is not None and feed.live and feed.last_lsn == sent[key]:
-                    log.warning(
-                        "%s:%s: the cache is ahead of %s (an update was lost); resuming",
-                        self.label,
-                        key,
-                        feed.last_lsn,
-                    )
-                    self._open_feed(feed.pk, feed.last_lsn)
+        await _every(interval, lambda: self._resync_once(min(1.0, interval)), "resyncing")
+
+    async def _resync_once(self, grace: float) -> None:
+        sent = {key: feed.last_lsn for key, feed in self.feeds.items() if feed.live}
+        behind = await sync_to_async(cache().anchors_behind, thread_sensitive=False)(
+            self.label, sent
+        )
+        if not behind:
+            return
+        await asyncio.sleep(grace)  # an update may be on its way (published before the write)
+        for key in behind:
+            feed = self.feeds.get(key)
+            if feed is not None and feed.live and feed.last_lsn == sent[key]:
+                log.warning(
+                    "%s:%s: the cache is ahead of %s or the anchor was cooled (a message was "
+                    "lost); resuming",
+                    self.label,
+                    key,
+                    feed.last_lsn,
+                )
+                self._open_feed(feed.pk, feed.last_lsn)
 
     async def add_anchor(self, pk: Any) -> None:
         """List channels: start showing an anchor."""
@@ -528,6 +531,19 @@ class StateConsumer(AsyncWebsocketConsumer):
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+
+async def _every(interval: float, step: Any, what: str) -> None:
+    """Run ``step()`` every ``interval`` seconds; a failure is logged and retried next round.
+
+    Redis or MongoDB being away for a while must not end a connection's upkeep for good.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await step()
+        except Exception as exc:
+            log.warning("%s failed (retrying in %ss): %s", what, interval, exc)
 
 
 def _update_frame(

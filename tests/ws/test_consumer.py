@@ -250,3 +250,35 @@ async def test_a_lost_last_update_is_resumed_from_the_cache(live_worker, setting
     assert c.data() == await sync_to_async(recomputed)(ROOM, room.pk)
     assert not [f for f in c.frames if f["type"] == "update"]
     await c.close()
+
+
+async def test_a_cooled_anchor_whose_reset_was_lost_is_loaded_again(live_worker, settings):
+    from django.core.management import call_command
+
+    settings.RX_RESYNC_INTERVAL = 0.3
+    room = await make_room(2)
+    _, token = await make_user()
+    c = Client(f"/ws/room/{room.pk}/")
+    await c.connect(token=token)
+    await c.until(lambda f: f["type"] == "snapshot.end")
+    publisher = live_worker.worker.publisher
+    publish, lost = publisher.group_send, []
+
+    def lossy(messages, *, ordered=False):
+        if any(m["type"] == "rx.reset" for _, m in messages) and not lost:
+            lost.extend(messages)
+            return
+        publish(messages, ordered=ordered)
+
+    publisher.group_send = lossy
+    # The worker cools the room and tells its consumers; the channel layer loses that message.
+    await sync_to_async(call_command)("rx_cache", "clear", ROOM, str(room.pk))
+    await c.until(lambda f: f["type"] == "snapshot.begin")
+    assert [m["type"] for _, m in lost] == ["rx.reset"]
+    await c.until(lambda f: f["type"] == "snapshot.end")
+    assert c.data() == await sync_to_async(recomputed)(ROOM, room.pk)
+    # Hot again: updates flow.
+    await sync_to_async(Message.objects.filter(room=room).update)(text="after")
+    await c.until(lambda f: f["type"] == "update")
+    assert {i["text"] for k, i in c.data().items() if k[0] == MSG} == {"after"}
+    await c.close()
