@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -19,9 +15,9 @@ from django.core.exceptions import ObjectDoesNotExist
 
 from rxcdc import conf, protocol
 from rxcdc.actions import ActionError, run_action
-from rxcdc.clients import cache, heater
+from rxcdc.clients import cache
 from rxcdc.fanout import SYSTEM_GROUP, anchor_group, channel_group
-from rxcdc.heat import HeatRequest
+from rxcdc.feeds import AnchorFeeds, Feed
 from rxcdc.scope import UserScope
 from rxcdc.serialize import jsonable
 from rxcdc.writes import apply_write
@@ -29,21 +25,9 @@ from rxcdc.writes import apply_write
 __all__ = ["StateConsumer"]
 
 log = logging.getLogger("rxcdc.consumer")
-SNAPSHOT_BATCH = 500
 
 
-@dataclass
-class Feed:
-    """One anchor of one connection: buffering while its snapshot loads, then live."""
-
-    pk: Any
-    live: bool = False
-    last_lsn: int = 0  # the newest update (or snapshot) LSN relayed
-    buffer: list[dict[str, Any]] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
-
-
-class StateConsumer(AsyncWebsocketConsumer):
+class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
     """Authenticates, loads snapshots through the worker, relays updates, runs actions/writes."""
 
     channel_class: Any = None
@@ -82,11 +66,6 @@ class StateConsumer(AsyncWebsocketConsumer):
         for group in groups:
             with contextlib.suppress(Exception):
                 await self.channel_layer.group_discard(group, self.channel_name)
-
-    @property
-    def label(self) -> str:
-        """The channel's label."""
-        return str(self.channel_class.label())
 
     # -- inbound frames -------------------------------------------------------------------------
 
@@ -202,237 +181,6 @@ class StateConsumer(AsyncWebsocketConsumer):
         pks = list(qs.values_list("pk", flat=True)[: limit + 1])
         return pks[:limit], len(pks) > limit
 
-    # -- anchors: heat, snapshot, live ----------------------------------------------------------
-
-    def anchor_pks(self) -> list[Any]:
-        """The anchors this connection shows."""
-        return [feed.pk for feed in self.feeds.values()]
-
-    def _open_feed(self, pk: Any, since: int | None, *, added: bool = False) -> None:
-        key = jsonable(pk)
-        feed = self.feeds.get(key)
-        if feed is None:
-            feed = self.feeds[key] = Feed(pk)
-        elif feed.task is not None:
-            feed.task.cancel()
-        feed.live, feed.buffer = False, []
-        feed.task = asyncio.ensure_future(self._load(feed, since, added))
-
-    async def _load(self, feed: Feed, since: int | None, added: bool) -> None:
-        key = jsonable(feed.pk)
-        try:
-            await self.channel_layer.group_add(anchor_group(self.label, feed.pk), self.channel_name)
-            reply = await self._heat(feed.pk)
-            if reply is None:
-                return
-            if not reply.get("exists", True):
-                if self.channel_class.is_list():
-                    await self.remove_anchor(feed.pk)
-                else:
-                    await self._refuse(
-                        "not_found", f"no such anchor {key}", protocol.CLOSE_NOT_FOUND
-                    )
-                return
-            lsn = int(reply["lsn"])
-            mode, instances, tombstones = await sync_to_async(
-                _read_snapshot, thread_sensitive=False
-            )(self.label, feed.pk, since)
-            assert self.scope_filter is not None
-            instances, tombstones = self.scope_filter.filter(instances, tombstones)
-            if added:
-                await self.send_frame({"type": "anchor.added", "anchor": key})
-            await self.send_frame(
-                {"type": "snapshot.begin", "anchor": key, "lsn": lsn, "mode": mode}
-            )
-            for i in range(0, len(instances), SNAPSHOT_BATCH):
-                await self.send_frame(
-                    {
-                        "type": "snapshot.instances",
-                        "anchor": key,
-                        "instances": instances[i : i + SNAPSHOT_BATCH],
-                    }
-                )
-            if tombstones:
-                await self.send_frame(
-                    {
-                        "type": "snapshot.instances",
-                        "anchor": key,
-                        "instances": [],
-                        "tombstones": tombstones,
-                    }
-                )
-            await self.send_frame({"type": "snapshot.end", "anchor": key, "lsn": lsn})
-            # Updates that arrived meanwhile: those at or below the heat LSN are in the cache.
-            feed.last_lsn, buffered = lsn, feed.buffer
-            feed.buffer, feed.live = [], True
-            for message in buffered:
-                if message["lsn"] > lsn and not await self._gap(feed, message):
-                    await self._relay(message)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("loading %s:%s failed", self.label, key)
-            await self.send_frame(
-                protocol.error("snapshot_failed", f"could not load {key}", anchor=key)
-            )
-
-    async def _heat(self, pk: Any) -> dict[str, Any] | None:
-        key = jsonable(pk)
-        waiter = asyncio.get_running_loop().create_future()
-        self.heat_waiters[key] = waiter
-        ttl = self._ttl()
-        await sync_to_async(heater().request, thread_sensitive=False)(
-            HeatRequest(self.label, key, self.channel_name), ttl
-        )
-        try:
-            reply = await asyncio.wait_for(waiter, float(conf.get("RX_HEAT_TIMEOUT")))
-        except TimeoutError:
-            log.error(
-                "no replication worker answered a heat request for %s:%s within %ss: "
-                "is `manage.py rx_replicate` running?",
-                self.label,
-                key,
-                conf.get("RX_HEAT_TIMEOUT"),
-            )
-            await self.send_frame(
-                protocol.error(
-                    "worker_unavailable",
-                    "the replication worker is not running (no answer to a snapshot request)",
-                    anchor=key,
-                )
-            )
-            return None
-        finally:
-            self.heat_waiters.pop(key, None)
-        if "error" in reply:
-            await self.send_frame(protocol.error("snapshot_failed", reply["error"], anchor=key))
-            return None
-        return dict(reply)
-
-    def _ttl(self) -> float:
-        ttl = self.channel_class.cache_ttl()
-        return float(ttl if ttl is not None else conf.get("RX_CACHE_TTL"))
-
-    async def _keep_alive(self) -> None:
-        # A crashed server stops refreshing: the worker cools its anchors after the TTL.
-        ttl = self._ttl()
-        await _every(max(ttl / 3, 0.5), self._touch, "keeping anchors alive")
-
-    async def _touch(self) -> None:
-        pks = [jsonable(feed.pk) for feed in self.feeds.values()]
-        await sync_to_async(_touch_all, thread_sensitive=False)(self.label, pks, self._ttl())
-
-    async def _resync(self) -> None:
-        # The prev_lsn chain notices a lost update at the anchor's next one; when nothing
-        # follows (or the lost message was the reset of a cooled anchor), only the cache can
-        # tell that the client is behind: the worker writes it after every publish.
-        interval = float(conf.get("RX_RESYNC_INTERVAL"))
-        await _every(interval, lambda: self._resync_once(min(1.0, interval)), "resyncing")
-
-    async def _resync_once(self, grace: float) -> None:
-        sent = {key: feed.last_lsn for key, feed in self.feeds.items() if feed.live}
-        behind = await sync_to_async(cache().anchors_behind, thread_sensitive=False)(
-            self.label, sent
-        )
-        if not behind:
-            return
-        await asyncio.sleep(grace)  # an update may be on its way (published before the write)
-        for key in behind:
-            feed = self.feeds.get(key)
-            if feed is not None and feed.live and feed.last_lsn == sent[key]:
-                log.warning(
-                    "%s:%s: the cache is ahead of %s or the anchor was cooled (a message was "
-                    "lost); resuming",
-                    self.label,
-                    key,
-                    feed.last_lsn,
-                )
-                self._open_feed(feed.pk, feed.last_lsn)
-
-    async def add_anchor(self, pk: Any) -> None:
-        """List channels: start showing an anchor."""
-        if jsonable(pk) not in self.feeds:
-            self._open_feed(pk, None, added=True)
-
-    async def remove_anchor(self, pk: Any) -> None:
-        """List channels: stop showing an anchor."""
-        feed = self.feeds.pop(jsonable(pk), None)
-        if feed is None:
-            return
-        if feed.task is not None and feed.task is not asyncio.current_task():
-            feed.task.cancel()
-        await self.channel_layer.group_discard(anchor_group(self.label, pk), self.channel_name)
-        await self.send_frame({"type": "anchor.removed", "anchor": jsonable(pk)})
-
-    # -- channel-layer messages -----------------------------------------------------------------
-
-    async def rx_hot(self, message: dict[str, Any]) -> None:
-        """The worker's answer to a heat request."""
-        waiter = self.heat_waiters.get(message["anchor"])
-        if waiter is not None and not waiter.done():
-            waiter.set_result(message)
-
-    async def rx_update(self, message: dict[str, Any]) -> None:
-        """One transaction's changes to an anchor: buffered while it loads, else relayed."""
-        feed = self.feeds.get(message["anchor"])
-        if feed is None:
-            return
-        if not feed.live:
-            feed.buffer.append(message)
-            return
-        if not await self._gap(feed, message):
-            await self._relay(message)
-
-    async def _gap(self, feed: Feed, message: dict[str, Any]) -> bool:
-        """Did a message before this one never arrive? Then resume the anchor from the cache.
-
-        Channel layers drop messages (a Redis disconnect, a consumer over capacity); the worker
-        chains its updates (``prev_lsn``) so that a loss is noticed here instead of going unseen.
-        """
-        prev = message.get("prev_lsn")
-        if prev is not None and prev > feed.last_lsn:
-            log.warning(
-                "%s:%s: updates after %s were lost in the channel layer; resuming",
-                self.label,
-                message["anchor"],
-                feed.last_lsn,
-            )
-            self._open_feed(feed.pk, feed.last_lsn)
-            return True
-        feed.last_lsn = max(feed.last_lsn, message["lsn"])
-        return False
-
-    async def _relay(self, message: dict[str, Any]) -> None:
-        assert self.scope_filter is not None
-        if not self.scope_filter.affects(message):
-            # Every connection of this anchor gets the same bytes: encode them once per process.
-            with contextlib.suppress(Exception):  # the socket may be closing
-                await self.send(text_data=_shared_frame(message))
-            return
-        instances, tombstones = self.scope_filter.filter(
-            [dict(i) for i in message["instances"]], [dict(t) for t in message["tombstones"]]
-        )
-        if not instances and not tombstones and message["part"] == 0 and message["last"]:
-            return  # nothing this user may see
-        await self.send_frame(_update_frame(message, instances, tombstones))
-
-    async def rx_reset(self, message: dict[str, Any]) -> None:
-        """Drop and reload an anchor (TRUNCATE, cache clear, anchor row reborn)."""
-        feed = self.feeds.get(message["anchor"])
-        if feed is not None:
-            await self.send_frame(
-                {"type": "reset", "anchor": message["anchor"], "lsn": message["lsn"]}
-            )
-            self._open_feed(feed.pk, None)
-
-    async def rx_anchor_created(self, message: dict[str, Any]) -> None:
-        """List channels: a new anchor row; shown if ``is_visible`` says so."""
-        if self.channel is None or not self.channel_class.auto_update():
-            return
-        visible = await database_sync_to_async(_visible)(self.channel, message["anchor"])
-        if visible:
-            await self.add_anchor(visible.pk)
-
     async def rx_notification(self, message: dict[str, Any]) -> None:
         """Forward a notification for this anchor (and user, when it names one)."""
         if message.get("user") in (None, self.scope_filter and self.scope_filter.user_id):
@@ -531,91 +279,6 @@ class StateConsumer(AsyncWebsocketConsumer):
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-
-
-async def _every(interval: float, step: Any, what: str) -> None:
-    """Run ``step()`` every ``interval`` seconds; a failure is logged and retried next round.
-
-    Redis or MongoDB being away for a while must not end a connection's upkeep for good.
-    """
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await step()
-        except Exception as exc:
-            log.warning("%s failed (retrying in %ss): %s", what, interval, exc)
-
-
-def _update_frame(
-    message: dict[str, Any], instances: list[dict[str, Any]], tombstones: list[dict[str, Any]]
-) -> dict[str, Any]:
-    frame = {
-        "type": "update",
-        "anchor": message["anchor"],
-        "lsn": message["lsn"],
-        "instances": instances,
-        "tombstones": tombstones,
-    }
-    if not (message["part"] == 0 and message["last"]):
-        frame.update(part=message["part"], last=message["last"])
-    return frame
-
-
-_SHARED: collections.OrderedDict[tuple[Any, ...], str] = collections.OrderedDict()
-
-
-def _shared_frame(message: dict[str, Any]) -> str:
-    """The encoded frame of an update for channels without ``user_key`` layers (LRU-cached)."""
-    key = (message["channel"], message["anchor"], message["lsn"], message["part"])
-    text = _SHARED.get(key)
-    if text is None:
-        strip = [{k: v for k, v in i.items() if k != "_user"} for i in message["instances"]]
-        tombs = [{k: v for k, v in t.items() if k != "_user"} for t in message["tombstones"]]
-        text = protocol.dumps(_update_frame(message, strip, tombs))
-        _SHARED[key] = text
-        if len(_SHARED) > 256:
-            _SHARED.popitem(last=False)
-    return text
-
-
-def _read_snapshot(
-    label: str, pk: Any, since: int | None
-) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
-    """Instances (and, when resuming, tombstones) of an anchor from the cache.
-
-    Resuming sends only what changed after ``since``, which the cache can do when the anchor has
-    been hot since before then; otherwise the client gets everything (``mode: full``).
-    """
-    c = cache()
-    meta = c.meta.find_one({"_id": f"{label}:{jsonable(pk)}"})
-    docs: Iterable[dict[str, Any]]
-    if since is not None and meta is not None and meta["lsn"] <= since:
-        docs = c.collection(label).find({"a": jsonable(pk), "_lsn": {"$gt": since}})
-        mode = "delta"
-    else:
-        docs = c.anchor_docs(label, pk)
-        mode = "full"
-    instances, tombstones = [], []
-    for doc in docs:
-        if doc.get("del"):
-            tombstones.append({**protocol.tombstone(doc), "_user": doc.get("u")})
-        else:
-            instances.append({**protocol.instance(doc), "_user": doc.get("u")})
-    return mode, instances, tombstones
-
-
-def _touch_all(label: str, pks: list[Any], ttl: float) -> None:
-    h = heater()
-    for pk in pks:
-        h.touch(label, pk, ttl)
-
-
-def _visible(channel: Any, anchor: Any) -> Any:
-    model = type(channel).state().root.model
-    instance = model._default_manager.filter(pk=anchor).first()
-    if instance is not None and channel.is_visible(channel.user, instance, **channel.url_kwargs):
-        return instance
-    return None
 
 
 async def _token_user(key: str) -> Any:
