@@ -222,6 +222,20 @@ async def test_an_update_lost_in_the_channel_layer_is_noticed_and_resumed(live_w
     await c.close()
 
 
+def lose_next(publisher, kind):
+    """Make the worker's next group send carrying a ``kind`` message vanish; returns it."""
+    publish, lost = publisher.group_send, []
+
+    def lossy(messages, *, ordered=False):
+        if not lost and any(m["type"] == kind for _, m in messages):
+            lost.extend(messages)
+            return
+        publish(messages, ordered=ordered)
+
+    publisher.group_send = lossy
+    return lost
+
+
 async def test_a_lost_last_update_is_resumed_from_the_cache(live_worker, settings):
     settings.RX_RESYNC_INTERVAL = 0.3
     room = await make_room(2)
@@ -229,18 +243,9 @@ async def test_a_lost_last_update_is_resumed_from_the_cache(live_worker, setting
     c = Client(f"/ws/room/{room.pk}/")
     await c.connect(token=token)
     await c.until(lambda f: f["type"] == "snapshot.end")
-    # The channel layer loses the worker's next publish (a Redis disconnect would), and
+    # The channel layer loses the worker's next update (a Redis disconnect would), and
     # nothing else happens to the room: no later update can reveal the gap.
-    publisher = live_worker.worker.publisher
-    publish, lost = publisher.group_send, []
-
-    def lossy(messages, *, ordered=False):
-        if messages and not lost:
-            lost.extend(messages)
-            return
-        publish(messages, ordered=ordered)
-
-    publisher.group_send = lossy
+    lost = lose_next(live_worker.worker.publisher, "rx.update")
     await sync_to_async(Message.objects.filter(room=room).update)(text="changed")
     begin = await c.until(lambda f: f["type"] == "snapshot.begin")
     assert [m["type"] for _, m in lost] == ["rx.update"]
@@ -261,16 +266,7 @@ async def test_a_cooled_anchor_whose_reset_was_lost_is_loaded_again(live_worker,
     c = Client(f"/ws/room/{room.pk}/")
     await c.connect(token=token)
     await c.until(lambda f: f["type"] == "snapshot.end")
-    publisher = live_worker.worker.publisher
-    publish, lost = publisher.group_send, []
-
-    def lossy(messages, *, ordered=False):
-        if any(m["type"] == "rx.reset" for _, m in messages) and not lost:
-            lost.extend(messages)
-            return
-        publish(messages, ordered=ordered)
-
-    publisher.group_send = lossy
+    lost = lose_next(live_worker.worker.publisher, "rx.reset")
     # The worker cools the room and tells its consumers; the channel layer loses that message.
     await sync_to_async(call_command)("rx_cache", "clear", ROOM, str(room.pk))
     await c.until(lambda f: f["type"] == "snapshot.begin")
