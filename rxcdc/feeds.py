@@ -294,7 +294,7 @@ class AnchorFeeds:
             await self.add_anchor(visible.pk)
 
 
-async def _every(interval: float, step: Any, what: str) -> None:
+async def _every(interval: float, step: Callable[[], Awaitable[None]], what: str) -> None:
     """Run ``step()`` every ``interval`` seconds; a failure is logged and retried next round.
 
     Redis or MongoDB being away for a while must not end a connection's upkeep for good.
