@@ -6,6 +6,7 @@ overwritten by an older (or equal) ``_lsn``: replaying a transaction changes not
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 from pymongo.operations import InsertOne, ReplaceOne
 
+from rxcdc.isolation import Failure
 from rxcdc.layers import Layer, StateModel
 from rxcdc.serialize import Row, jsonable
 from rxcdc.state import Delta
@@ -138,10 +140,13 @@ class Cache:
             "_lsn": lsn,
             "u": jsonable(row.user),
             "del": False,
-            "data": row.doc,
+            "json": row.text,  # JSON text: BSON has no integers past 64 bits
             "links": jsonable(row.links),
             "through": jsonable(row.through),
             "pfk": jsonable(row.parent_fk),
+            "ord": list(row.order),
+            "own": jsonable(row.owners),
+            "fu": jsonable(row.former),
         }
 
     def mark_hot(self, label: str, anchors: list[Any], lsn: int) -> None:
@@ -206,6 +211,42 @@ class Cache:
 
     # -- reads --------------------------------------------------------------------------------
 
+    def mark_broken(self, label: str, anchor: Any, failure: Failure) -> None:
+        """Record a quarantined anchor (its documents go: nobody may read them as current)."""
+        self.collection(label).delete_many({"a": jsonable(anchor)})
+        key = f"{label}:{jsonable(anchor)}"
+        doc = {
+            "_id": key,
+            "channel": label,
+            "anchor": jsonable(anchor),
+            "state": "broken",
+            "table": failure.table,
+            "pk": jsonable(failure.pk),
+            "reason": failure.reason,
+            "broken_at": time.time(),
+        }
+        self.meta.replace_one({"_id": key}, doc, upsert=True)
+
+    def broken_anchors(self, channels: dict[str, Any]) -> list[tuple[Any, Failure]]:
+        """Quarantined anchors of these channels (label → channel class), with their fault."""
+        out = []
+        for meta in self.meta.find({"state": "broken"}):
+            channel = channels.get(meta["channel"])
+            if channel is None:
+                continue
+            anchor = channel.state().root.model._meta.pk.to_python(meta["anchor"])
+            failure = Failure(meta.get("table"), meta.get("pk"), meta.get("reason", ""))
+            out.append(((meta["channel"], anchor), failure))
+        return out
+
+    def last_lsns(self, label: str, anchors: list[Any]) -> dict[Any, int]:
+        """The newest ``_lsn`` written per anchor (tombstones included), by JSON anchor."""
+        out: dict[Any, int] = {}
+        query = {"a": {"$in": [jsonable(a) for a in anchors]}}
+        for doc in self.collection(label).find(query, {"a": 1, "_lsn": 1}):
+            out[doc["a"]] = max(out.get(doc["a"], 0), doc["_lsn"])
+        return out
+
     def hot_anchors(self) -> list[Doc]:
         """Meta documents of every hot anchor."""
         return list(self.meta.find({"state": "hot"}))
@@ -258,9 +299,14 @@ def row_from_doc(layer: Layer, doc: Doc) -> Row:
         tmodel = children[name].through_model if name in children else None
         tpk = tmodel._meta.pk if tmodel is not None else None
         through[name] = [(tpk.to_python(t) if tpk else t, child_pk(name, c)) for t, c in pairs]
+    text = doc.get("json") or "{}"
     return Row(
         pk=layer.model._meta.pk.to_python(doc["pk"]),
-        doc=doc.get("data") or {},
+        doc=json.loads(text),
+        text=text,
+        order=tuple(doc.get("ord") or ()),
+        owners=doc.get("own") or {},
+        former=doc.get("fu") or [],
         links={n: [child_pk(n, v) for v in ids] for n, ids in (doc.get("links") or {}).items()},
         through=through,
         user=doc.get("u"),

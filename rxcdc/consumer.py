@@ -272,8 +272,12 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         """Send one JSON frame."""
+        await self.send_text(protocol.dumps(frame))
+
+    async def send_text(self, text: str) -> None:
+        """Send one frame already encoded as JSON text."""
         with contextlib.suppress(Exception):  # the socket may be closing
-            await self.send(text_data=protocol.dumps(frame))
+            await self.send(text_data=text)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -38,14 +38,23 @@ def _safe(name: str) -> str:
 
 
 def instance(type_key: str, pk: Any, lsn: int, row: Row) -> dict[str, Any]:
-    """A flat instance as it travels: the serializer's fields plus ``_type``, ``_pk``, ``_lsn``."""
-    return {
-        **row.doc,
+    """A flat instance as it travels: its fields as JSON text, ``_type``, ``_pk``, ``_lsn``.
+
+    ``_user`` (the row's owner) and ``_owners`` (the owners of the children its lists name)
+    are for consumers to filter ``user_key`` rows; they never reach a client.
+    """
+    out = {
+        "json": row.text,
         "_type": type_key,
         "_pk": jsonable(pk),
         "_lsn": lsn,
         "_user": jsonable(row.user),
     }
+    if row.owners:
+        out["_owners"] = jsonable(row.owners)
+    if row.former:
+        out["_former"] = jsonable(row.former)
+    return out
 
 
 def update_message(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ class AnchorFeeds:
         channel_layer: Any
         channel_name: str
         send_frame: Callable[[dict[str, Any]], Awaitable[None]]
+        send_text: Callable[[str], Awaitable[None]]
         send: Callable[..., Awaitable[None]]
         _refuse: Callable[[str, str, int], Awaitable[None]]
 
@@ -104,23 +104,11 @@ class AnchorFeeds:
             await self.send_frame(
                 {"type": "snapshot.begin", "anchor": key, "lsn": lsn, "mode": mode}
             )
+            head = {"type": "snapshot.instances", "anchor": key}
             for i in range(0, len(instances), SNAPSHOT_BATCH):
-                await self.send_frame(
-                    {
-                        "type": "snapshot.instances",
-                        "anchor": key,
-                        "instances": instances[i : i + SNAPSHOT_BATCH],
-                    }
-                )
+                await self.send_text(protocol.frame_text(head, instances[i : i + SNAPSHOT_BATCH]))
             if tombstones:
-                await self.send_frame(
-                    {
-                        "type": "snapshot.instances",
-                        "anchor": key,
-                        "instances": [],
-                        "tombstones": tombstones,
-                    }
-                )
+                await self.send_text(protocol.frame_text({**head, "tombstones": tombstones}, []))
             await self.send_frame({"type": "snapshot.end", "anchor": key, "lsn": lsn})
             # Updates that arrived meanwhile: those at or below the heat LSN are in the cache.
             feed.last_lsn, buffered = lsn, feed.buffer
@@ -266,15 +254,14 @@ class AnchorFeeds:
         assert self.scope_filter is not None
         if not self.scope_filter.affects(message):
             # Every connection of this anchor gets the same bytes: encode them once per process.
-            with contextlib.suppress(Exception):  # the socket may be closing
-                await self.send(text_data=_shared_frame(message))
+            await self.send_text(_shared_frame(message))
             return
         instances, tombstones = self.scope_filter.filter(
-            [dict(i) for i in message["instances"]], [dict(t) for t in message["tombstones"]]
+            message["instances"], message["tombstones"]
         )
         if not instances and not tombstones and message["part"] == 0 and message["last"]:
             return  # nothing this user may see
-        await self.send_frame(_update_frame(message, instances, tombstones))
+        await self.send_text(_update_text(message, instances, tombstones))
 
     async def rx_reset(self, message: dict[str, Any]) -> None:
         """Drop and reload an anchor (TRUNCATE, cache clear, anchor row reborn)."""
@@ -284,6 +271,18 @@ class AnchorFeeds:
                 {"type": "reset", "anchor": message["anchor"], "lsn": message["lsn"]}
             )
             self._open_feed(feed.pk, None)
+
+    async def rx_error(self, message: dict[str, Any]) -> None:
+        """The worker quarantined an anchor: tell the client; a reset follows once it heals."""
+        feed = self.feeds.get(message["anchor"])
+        if feed is None:
+            return
+        if feed.task is not None and feed.task is not asyncio.current_task():
+            feed.task.cancel()
+        feed.live, feed.buffer = False, []  # updates stop; the resync leaves it alone
+        await self.send_frame(
+            protocol.error(message["code"], message["message"], anchor=message["anchor"])
+        )
 
     async def rx_anchor_created(self, message: dict[str, Any]) -> None:
         """List channels: a new anchor row; shown if ``is_visible`` says so."""
@@ -307,19 +306,18 @@ async def _every(interval: float, step: Callable[[], Awaitable[None]], what: str
             log.warning("%s failed (retrying in %ss): %s", what, interval, exc)
 
 
-def _update_frame(
+def _update_text(
     message: dict[str, Any], instances: list[dict[str, Any]], tombstones: list[dict[str, Any]]
-) -> dict[str, Any]:
+) -> str:
     frame = {
         "type": "update",
         "anchor": message["anchor"],
         "lsn": message["lsn"],
-        "instances": instances,
         "tombstones": tombstones,
     }
     if not (message["part"] == 0 and message["last"]):
         frame.update(part=message["part"], last=message["last"])
-    return frame
+    return protocol.frame_text(frame, instances)
 
 
 _SHARED: collections.OrderedDict[tuple[Any, ...], str] = collections.OrderedDict()
@@ -330,9 +328,8 @@ def _shared_frame(message: dict[str, Any]) -> str:
     key = (message["channel"], message["anchor"], message["lsn"], message["part"])
     text = _SHARED.get(key)
     if text is None:
-        strip = [{k: v for k, v in i.items() if k != "_user"} for i in message["instances"]]
         tombs = [{k: v for k, v in t.items() if k != "_user"} for t in message["tombstones"]]
-        text = protocol.dumps(_update_frame(message, strip, tombs))
+        text = _update_text(message, message["instances"], tombs)
         _SHARED[key] = text
         if len(_SHARED) > 256:
             _SHARED.popitem(last=False)
@@ -361,7 +358,17 @@ def _read_snapshot(
         if doc.get("del"):
             tombstones.append({**protocol.tombstone(doc), "_user": doc.get("u")})
         else:
-            instances.append({**protocol.instance(doc), "_user": doc.get("u")})
+            instances.append(
+                {
+                    "json": doc["json"],
+                    "_type": doc["t"],
+                    "_pk": doc["pk"],
+                    "_lsn": doc["_lsn"],
+                    "_user": doc.get("u"),
+                    "_owners": doc.get("own"),
+                    "_former": doc.get("fu"),
+                }
+            )
     return mode, instances, tombstones
 
 

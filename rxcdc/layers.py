@@ -44,6 +44,8 @@ class Layer:
     through_parent_column: str | None = None
     through_parent_attname: str | None = None
     user_key: str | None = None  # attname of the user column that scopes this layer's rows
+    # Attnames (and directions) of the model's Meta.ordering: a row's place in its parent's list.
+    ordering: tuple[tuple[str, bool], ...] = ()
     children: list[Layer] = field(default_factory=list)
 
     @property
@@ -77,6 +79,11 @@ class StateModel:
     def root(self) -> Layer:
         """The anchor's layer."""
         return self.layers[0]
+
+    @property
+    def scoped_parents(self) -> list[Layer]:
+        """Layers with a nested ``user_key`` layer: their lists are filtered per user."""
+        return [layer for layer in self.layers if any(c.user_key for c in layer.children)]
 
     def tables(self) -> set[str]:
         """Every table whose rows can change this state (layer tables and through tables)."""
@@ -128,6 +135,7 @@ def _add_layer(
         many=many,
         table=model._meta.db_table,
         user_key=_user_key(serializer, model, owner),
+        ordering=_ordering(model),
         **extra,
     )
     layers.append(layer)
@@ -218,6 +226,21 @@ def _user_key(
             f"{name!r} is not a field of {model.__name__}"
         ) from exc
     return str(f.attname)
+
+
+def _ordering(model: type[models.Model]) -> tuple[tuple[str, bool], ...]:
+    """The local columns of ``Meta.ordering`` that decide where a row sits in a related list.
+
+    Orderings through relations (``"author__name"``) or expressions are not tracked here.
+    """
+    out = []
+    for item in model._meta.ordering:
+        if not isinstance(item, str) or "__" in item or item == "?":
+            continue
+        name = item.lstrip("-")
+        attname = model._meta.pk.attname if name == "pk" else model._meta.get_field(name).attname
+        out.append((str(attname), item.startswith("-")))
+    return tuple(out)
 
 
 def _flat_serializer(

@@ -115,7 +115,27 @@ def error(
 
 def instance(doc: dict[str, Any]) -> dict[str, Any]:
     """A cached document as the client sees it: the flat fields plus ``_type``/``_pk``/``_lsn``."""
-    return {**doc["data"], "_type": doc["t"], "_pk": doc["pk"], "_lsn": doc["_lsn"]}
+    return {**json.loads(doc["json"]), "_type": doc["t"], "_pk": doc["pk"], "_lsn": doc["_lsn"]}
+
+
+def instance_text(inst: dict[str, Any]) -> str:
+    """A server-side instance (flat fields as JSON text under ``json``) as its frame JSON.
+
+    The fields stay text from the worker to the socket: big integers survive, and nothing is
+    decoded and encoded again per connection.
+    """
+    fields = inst["json"]
+    sep = "," if fields != "{}" else ""
+    return (
+        f'{fields[:-1]}{sep}"_type":{dumps(inst["_type"])},"_pk":{dumps(inst["_pk"])},'
+        f'"_lsn":{int(inst["_lsn"])}}}'
+    )
+
+
+def frame_text(frame: dict[str, Any], instances: list[dict[str, Any]]) -> str:
+    """Encode ``frame`` with an ``instances`` list of server-side instances (see above)."""
+    head = dumps(frame)
+    return f'{head[:-1]},"instances":[{",".join(map(instance_text, instances))}]}}'
 
 
 def tombstone(doc: dict[str, Any]) -> dict[str, Any]:

@@ -56,6 +56,21 @@ class Router:
         """Every table the router needs changes from."""
         return sorted(set(self.by_table) | set(self.by_through))
 
+    def rows(self, changes: list[Change]) -> set[tuple[str, Any]]:
+        """``(table, pk)`` of every row these changes touch (new and old identity)."""
+        out: set[tuple[str, Any]] = set()
+        for change in changes:
+            if isinstance(change, Truncate):
+                out.add((change.table, None))
+                continue
+            pk_column = self.pk_columns.get(getattr(change, "table", ""))
+            if pk_column is None or not isinstance(change, Insert | Update | Delete):
+                continue
+            for values in (getattr(change, "new", None), getattr(change, "old", None)):
+                if values and pk_column in values:
+                    out.add((change.table, values[pk_column]))
+        return out
+
     def route(self, change: Change, batch: Batch) -> None:
         """Add what ``change`` affects to ``batch``."""
         if isinstance(change, Truncate):

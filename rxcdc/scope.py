@@ -2,32 +2,34 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rxcdc.layers import StateModel
+from rxcdc.serialize import encode
 
 __all__ = ["UserScope"]
 
-Instance = dict[str, Any]
+Instance = dict[str, Any]  # server-side: fields as JSON text under "json", plus _type, _pk, ...
 
 
 class UserScope:
-    """Tracks which rows of scoped types this connection's user owns, and filters frames."""
+    """Filters a connection's frames down to what its user may see.
+
+    A parent's scoped lists are filtered by the owners the worker sent along (``_owners``),
+    so the result does not depend on what this connection saw before.
+    """
 
     def __init__(self, model: StateModel, user_id: Any):
         self.user_id = user_id
         self.scoped = {layer.type_key for layer in model.layers if layer.user_key}
-        # (parent type, field, child type, many) for every link into a scoped layer
-        self.links = [
-            (layer.parent.type_key, layer.field_name or "", layer.type_key, layer.many)
-            for layer in model.layers
-            if layer.user_key and layer.parent is not None
-        ]
+        self.parents = {layer.type_key for layer in model.scoped_parents}
+        # Scoped rows sent to this user: one handed to someone else becomes a tombstone here.
         self.owned: dict[str, set[Any]] = {t: set() for t in self.scoped}
 
     def affects(self, message: dict[str, Any]) -> bool:
         """Whether filtering could change this update (else every user gets the same frame)."""
-        touchy = self.scoped | {parent for parent, _f, _c, _m in self.links}
+        touchy = self.scoped | self.parents
         return any(i["_type"] in touchy for i in message["instances"]) or any(
             t["_type"] in self.scoped for t in message["tombstones"]
         )
@@ -35,38 +37,38 @@ class UserScope:
     def filter(
         self, instances: list[Instance], tombstones: list[Instance]
     ) -> tuple[list[Instance], list[Instance]]:
-        """Drop other users' rows (a row handed to someone else becomes a tombstone here)."""
+        """Drop other users' rows and their ids; returns new lists (inputs are not modified)."""
         out_instances, out_tombstones = [], []
         for inst in instances:
-            user = inst.pop("_user", None)
-            kind = inst["_type"]
-            if kind not in self.scoped:
-                out_instances.append(inst)
-            elif user == self.user_id:
-                self.owned[kind].add(inst["_pk"])
-                out_instances.append(inst)
-            elif inst["_pk"] in self.owned[kind]:
-                self.owned[kind].discard(inst["_pk"])
-                out_tombstones.append({"_type": kind, "_pk": inst["_pk"], "_lsn": inst["_lsn"]})
+            kind, pk = inst["_type"], inst["_pk"]
+            if kind in self.scoped:
+                if inst.get("_user") != self.user_id:
+                    # Earlier owners (``_former``) cover a resumed connection's forgotten rows.
+                    if pk in self.owned[kind] or self.user_id in (inst.get("_former") or ()):
+                        self.owned[kind].discard(pk)
+                        out_tombstones.append({"_type": kind, "_pk": pk, "_lsn": inst["_lsn"]})
+                    continue
+                self.owned[kind].add(pk)
+            owners = inst.get("_owners")
+            out_instances.append(self._strip_ids(inst, owners) if owners else inst)
         for tomb in tombstones:
-            tomb.pop("_user", None)
             kind = tomb["_type"]
+            clean = {"_type": kind, "_pk": tomb["_pk"], "_lsn": tomb["_lsn"]}
             if kind not in self.scoped:
-                out_tombstones.append(tomb)
+                out_tombstones.append(clean)
             elif tomb["_pk"] in self.owned[kind]:
                 self.owned[kind].discard(tomb["_pk"])
-                out_tombstones.append(tomb)
-        if self.links:
-            for inst in out_instances:
-                self._strip_ids(inst)
+                out_tombstones.append(clean)
         return out_instances, out_tombstones
 
-    def _strip_ids(self, inst: Instance) -> None:
-        for parent_type, field, child_type, many in self.links:
-            if inst["_type"] != parent_type or field not in inst:
-                continue
-            owned = self.owned[child_type]
-            if many:
-                inst[field] = [pk for pk in inst[field] if pk in owned]
-            elif inst[field] not in owned:
-                inst[field] = None
+    def _strip_ids(self, inst: Instance, owners: dict[str, list[Any]]) -> Instance:
+        fields = json.loads(inst["json"])
+        for name, users in owners.items():
+            value = fields.get(name)
+            if isinstance(value, list):
+                fields[name] = [
+                    pk for pk, user in zip(value, users, strict=False) if user == self.user_id
+                ]
+            elif value is not None and (not users or users[0] != self.user_id):
+                fields[name] = None
+        return {**inst, "json": encode(fields)}

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import json
 import threading
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rxcdc.layers import Layer, Relation
 
-__all__ = ["Row", "jsonable", "load_rows"]
+__all__ = ["Row", "encode", "jsonable", "load_rows"]
 
 
 @dataclass(slots=True)
@@ -25,6 +26,11 @@ class Row:
     through: dict[str, list[tuple[Any, Any]]]  # M2M field → [(through pk, child pk)]
     user: Any
     parent_fk: Any  # REVERSE layers: the FK value pointing at the parent row
+    order: tuple[Any, ...] = ()  # the Meta.ordering values that place it in a parent's list
+    # Nested fields of user_key layers → the owner of each listed child (HotState fills it).
+    owners: dict[str, list[Any]] = field(default_factory=dict)
+    former: list[Any] = field(default_factory=list)  # user_key layers: earlier owners
+    text: str = ""  # ``doc`` as JSON text: what the cache stores and frames carry (see encode)
 
 
 def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
@@ -57,11 +63,24 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
             through={},
             user=getattr(obj, layer.user_key) if layer.user_key else None,
             parent_fk=getattr(obj, fk_attname) if fk_attname else None,
+            order=tuple(jsonable(getattr(obj, name)) for name, _desc in layer.ordering),
         )
     for child in layer.children:
         if child.many and rows:
             _load_links(child, rows)
+    for row in rows.values():
+        row.text = encode(row.doc)
     return rows
+
+
+def encode(doc: dict[str, Any]) -> str:
+    """A flat instance's fields as JSON text; raises ``ValueError`` for NaN or infinity.
+
+    Carried as text from here to the client: JSON numbers of any size (a jsonb integer past
+    64 bits) survive, where BSON and msgpack have no type for them. Non-finite floats are
+    refused, as DRF's renderer refuses them.
+    """
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 _local = threading.local()

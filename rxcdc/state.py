@@ -3,6 +3,10 @@
 Membership is reference counted: a row belongs to an anchor while some member row links to it
 (the anchor row itself is pinned). Refreshing a row diffs its links; new links load their rows
 (one batch per layer, shallow layers first), lost links drop subtrees and produce tombstones.
+
+A parent's id list depends on more than the parent row (invariant 12): on its children's
+existence, their order and their owner (``user_key``). A re-read child that is gone, or whose
+order key or owner changed, makes every parent that lists it re-read too.
 """
 
 from __future__ import annotations
@@ -82,6 +86,8 @@ class HotState:
         # M2M through rows we have seen: (through table, through pk) → parent pks.
         self.through: dict[tuple[str, Any], dict[Any, int]] = defaultdict(dict)
         self._missing: list[tuple[AnchorState, Layer, Any]] = []
+        # Children whose parents' lists must be re-read: (anchor, layer, pk, new parent FK).
+        self._relist: list[tuple[AnchorState, Layer, Any, Any]] = []
 
     # -- heat and cool ------------------------------------------------------------------------
 
@@ -95,7 +101,7 @@ class HotState:
         """Load several anchors together: one query per layer for all of them."""
         deltas = {key: Delta() for key, _ in anchors}
         pending: dict[Layer, set[tuple[AnchorState, Any]]] = defaultdict(set)
-        self._missing = []
+        self._missing, self._relist = [], []
         for key, model in anchors:
             anchor = self.anchors.setdefault(key, AnchorState(key, model))
             self._incref(anchor, model.root, key[1], pending)
@@ -117,34 +123,80 @@ class HotState:
         self, dirty: dict[AnchorKey, set[tuple[Layer, Any]]], loader: Loader
     ) -> dict[AnchorKey, Delta]:
         """Re-serialize dirty rows and follow their link changes; return each anchor's delta."""
-        self._missing = []
+        self._missing, self._relist = [], []
         deltas = self._refresh_once(dirty, loader)
         self._repair(loader, deltas)
         return deltas
 
     def _repair(self, loader: Loader, deltas: dict[AnchorKey, Delta]) -> None:
-        """Re-read the parents of linked rows that were gone when loaded.
+        """Re-read the parents whose lists a pass left stale, until nothing is left stale.
 
-        A row deleted between reading its parent and reading it leaves the parent linking
-        nothing; its DELETE finds no member to route to, so the parent is re-read now. Once:
-        a row hidden by a custom default manager stays missing.
+        Two causes: a linked row gone when loaded (deleted between reading its parent and
+        reading it: its DELETE finds no member to route to), and a re-read child that is gone or
+        whose order key or owner changed (``_relist``). Missing rows are followed once: a row
+        hidden by a custom default manager stays missing. Each pass moves one layer up.
         """
-        if not self._missing:
-            return
-        dirty: dict[AnchorKey, set[tuple[Layer, Any]]] = defaultdict(set)
-        for anchor, layer, pk in self._missing:
-            deltas[anchor.key].missing += 1
-            parent = layer.parent
-            if parent is None:
+        first = True
+        while self._missing or self._relist:
+            dirty: dict[AnchorKey, set[tuple[Layer, Any]]] = defaultdict(set)
+            for anchor, layer, pk in self._missing:
+                deltas[anchor.key].missing += 1
+                if first:
+                    self._relist.append((anchor, layer, pk, None))
+            for anchor, layer, pk, parent_fk in self._relist:
+                if anchor.key not in self.anchors or layer.parent is None:
+                    continue
+                for ppk in self._parents_listing(anchor, layer, pk, parent_fk):
+                    dirty[anchor.key].add((layer.parent, ppk))
+            self._missing, self._relist, first = [], [], False
+            for key, delta in self._refresh_once(dirty, loader).items():
+                deltas.setdefault(key, Delta()).merge(delta)
+        self._fill_owners(deltas)
+
+    def _parents_listing(
+        self, anchor: AnchorState, layer: Layer, pk: Any, parent_fk: Any
+    ) -> set[Any]:
+        """Member rows of ``layer.parent`` in this anchor whose lists hold (or should hold) pk."""
+        parent = layer.parent
+        if parent is None:
+            return set()
+        name = layer.field_name or ""
+        found = {
+            ppk
+            for (lyr, ppk), rec in anchor.records.items()
+            if lyr is parent and rec.row is not None and pk in rec.row.links.get(name, ())
+        }
+        if parent_fk is not None and (parent, parent_fk) in anchor.records:
+            found.add(parent_fk)  # a reverse FK child now pointing at a member parent
+        return found
+
+    def _fill_owners(self, deltas: dict[AnchorKey, Delta]) -> None:
+        """Record, for each upserted parent, the owner of every child its scoped lists name.
+
+        Consumers strip other users' ids from the lists with it, without any memory of
+        earlier frames (a resumed or new connection has none).
+        """
+        for key, delta in deltas.items():
+            anchor = self.anchors.get(key)
+            if anchor is None:
                 continue
-            name = layer.field_name or ""
-            for (lyr, ppk), rec in anchor.records.items():
-                if lyr is parent and rec.row is not None and pk in rec.row.links.get(name, ()):
-                    dirty[anchor.key].add((parent, ppk))
-        self._missing = []
-        for key, delta in self._refresh_once(dirty, loader).items():
-            deltas.setdefault(key, Delta()).merge(delta)
-        self._missing = []
+            for layer in anchor.model.scoped_parents:
+                for (type_key, pk), row in delta.upserts.items():
+                    if type_key != layer.type_key or (layer, pk) not in anchor.records:
+                        continue
+                    row.owners = {
+                        child.field_name or "": [
+                            self._owner(anchor, child, cpk)
+                            for cpk in row.links.get(child.field_name or "", ())
+                        ]
+                        for child in layer.children
+                        if child.user_key
+                    }
+
+    @staticmethod
+    def _owner(anchor: AnchorState, layer: Layer, pk: Any) -> Any:
+        rec = anchor.records.get((layer, pk))
+        return rec.row.user if rec is not None and rec.row is not None else None
 
     def _refresh_once(
         self, dirty: dict[AnchorKey, set[tuple[Layer, Any]]], loader: Loader
@@ -169,8 +221,14 @@ class HotState:
                 row = fresh[layer].get(pk)
                 if row is None:
                     gone.append((anchor, layer, pk))
+                    self._relist.append((anchor, layer, pk, None))
                     continue
                 old = rec.row
+                if old.user != row.user or old.order != row.order:
+                    self._relist.append((anchor, layer, pk, row.parent_fk))
+                if layer.user_key and old.user != row.user:
+                    # A resuming client of an earlier owner learns from this that it lost it.
+                    row.former = sorted({*old.former, old.user} - {row.user}, key=repr)
                 self._set_row(anchor, layer, rec, row)
                 delta.upserts[(layer.type_key, pk)] = row
                 for child in layer.children:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -12,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from replication.changes import Chunk, Heartbeat, Transaction
 from rxcdc import conf
@@ -20,6 +19,7 @@ from rxcdc.cache import Cache, doc_id, restore_loader
 from rxcdc.channels import StateChannel, all_channels
 from rxcdc.fanout import Publisher, anchor_group, channel_group, update_message
 from rxcdc.heat import Heater, HeatRequest
+from rxcdc.isolation import TRANSIENT, Quarantine, isolating, retrying
 from rxcdc.routing import Batch, Router, Tracked
 from rxcdc.serialize import jsonable, load_rows
 from rxcdc.sinks import Sink
@@ -64,7 +64,8 @@ class Worker:
             self.state,
         )
         self.position = 0  # commit LSN of the last transaction fully handled
-        self._open: set[AnchorKey] = set()  # anchors sent a part of the current transaction
+        # Anchors sent a part of the current transaction → the next part's number.
+        self._parts: dict[AnchorKey, int] = {}
         self._in_transaction = False
         self._published: dict[AnchorKey, int] = {}  # last update LSN sent per anchor
         self._visible: set[int] = set()  # the transaction already checked by wait_until_visible
@@ -76,6 +77,8 @@ class Worker:
         self.slot_lock: Any = None  # replication.leader.SlotLock, set by rxcdc.runner
         self.lag = 0.0  # seconds from the last transaction's commit to its acknowledgement
         self.outages = 0  # failed attempts to reach a service, for monitoring and tests
+        self.quarantine = Quarantine()  # anchors whose state could not be produced
+        self._load = isolating(load_rows)  # a fault raises RowError naming its row
         # Seconds spent per stage since start (route, serialize, cache, publish): see make bench.
         self.timings: dict[str, float] = defaultdict(float)
 
@@ -90,36 +93,76 @@ class Worker:
         """Rebuild the in-memory state of hot anchors from the cache (after a restart)."""
         self.position = position
         self.state = self.router.state = HotState()
+        self._published.clear()
         by_channel: dict[str, list[Any]] = defaultdict(list)
         for meta in self.cache.hot_anchors():
             if meta["channel"] in self.channels:
                 by_channel[meta["channel"]].append(meta["anchor"])
             else:
                 self.cache.cool(meta["channel"], meta["anchor"])
+        repaired: list[AnchorKey] = []
         for label, anchors in by_channel.items():
             model = self.channels[label].state()
             docs_by_anchor = self.cache.live_docs(label, anchors)
+            last = self.cache.last_lsns(label, anchors)
             for raw in anchors:
-                self._restore_anchor(label, model, raw, docs_by_anchor[raw], position)
+                key = (label, model.root.model._meta.pk.to_python(raw))
+                if self._restore_anchor(key, model, docs_by_anchor[raw], position):
+                    repaired.append(key)
+                # What clients may have applied: their next update names it (prev_lsn), so
+                # one that missed the last message before a crash resumes from the cache.
+                self._published[key] = last.get(jsonable(key[1]), position)
+        for key, failure in self.cache.broken_anchors(self.channels):
+            self.quarantine.anchors[key] = failure
+        self._announce_resets(repaired)
         log.info("restored %d hot anchors at %s", len(self.state.anchors), _fmt(position))
 
     def _restore_anchor(
-        self, label: str, model: Any, raw: Any, docs: list[dict[str, Any]], position: int
-    ) -> None:
-        anchor = model.root.model._meta.pk.to_python(raw)
-        key = (label, anchor)
+        self, key: AnchorKey, model: Any, docs: list[dict[str, Any]], position: int
+    ) -> bool:
+        """Rebuild one anchor from its documents; re-read it if they are inconsistent.
+
+        Returns whether it was repaired: then its clients must hear of it (invariant 13).
+        """
+        label, anchor = key
         delta = self.state.heat(key, model, restore_loader(model, docs))
         reached = {doc_id(anchor, t, pk) for (t, pk) in delta.upserts}
-        if delta.missing or len(reached) != len(docs):
-            # A crash cut a transaction's writes short (a link to a missing document, or a
-            # document nothing links to): re-read the anchor and stamp it with the newest
-            # LSN it holds, so replayed transactions up to there change nothing more.
-            every = self.cache.anchor_docs(label, anchor, live_only=False)
-            newest = max((d["_lsn"] for d in every), default=position)
-            self.state.cool(key)
-            fresh = self.state.heat(key, model, load_rows)
-            self.cache.rewrite(label, anchor, newest, fresh)
-            log.info("repaired %s:%s from the database", label, anchor)
+        if not delta.missing and len(reached) == len(docs):
+            return False
+        # A crash cut a transaction's writes short (a link to a missing document, or a
+        # document nothing links to): re-read the anchor from the database.
+        self.state.cool(key)
+        try:
+            fresh = self.state.heat(key, model, self._load)
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            self._quarantine(key, exc)
+            return False
+        every = self.cache.anchor_docs(label, anchor, live_only=False)
+        newest = max((d["_lsn"] for d in every), default=position)
+        self.cache.rewrite(label, anchor, max(newest, position), fresh)
+        # The re-read state is newer than anything streamed so far: no client's `since` may
+        # resume from before it (they get it whole), and connected clients reload it.
+        self.cache.mark_hot(label, [anchor], max(_wal_now(), newest, position))
+        log.warning("repaired %s:%s from the database; its clients reload it", label, anchor)
+        return True
+
+    def _announce_resets(self, keys: list[AnchorKey]) -> None:
+        self.publisher.group_send(
+            [
+                (
+                    anchor_group(*key),
+                    {
+                        "type": "rx.reset",
+                        "channel": key[0],
+                        "anchor": jsonable(key[1]),
+                        "lsn": self.position,
+                    },
+                )
+                for key in keys
+            ]
+        )
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -142,7 +185,7 @@ class Worker:
     def apply_chunk(self, chunk: Chunk) -> None:
         """Route, refresh, write and publish one chunk of a transaction."""
         if chunk.index == 0:
-            self._open.clear()
+            self._parts.clear()
         broken = False
         result: Refreshed | None = None
 
@@ -169,6 +212,8 @@ class Worker:
         for change in chunk.changes:
             self.router.route(change, batch)
         self._stats["changes"] += batch.changes
+        if self.quarantine.anchors:
+            self.quarantine.notice(self.router.rows(chunk.changes), self._channel_tables)
         routed = time.perf_counter()
         lsn = chunk.transaction.commit_lsn
         # (Announced new anchors count too: consumers read the new row when they hear of it.)
@@ -177,13 +222,71 @@ class Worker:
             # Re-reading rows before the commit is visible would return their old values.
             wait_until_visible(chunk.transaction.xid)
             self._visible = {chunk.transaction.xid}
-        deltas = self.state.refresh(batch.dirty, load_rows)
+        deltas = self._refresh_isolated(batch.dirty)
         for key in batch.reload:
-            deltas[key] = self._reload(key, lsn)
-        extra = [m for sink in self.sinks for m in sink.messages(chunk)]
+            if key in self.state.anchors:
+                try:
+                    deltas[key] = self._reload(key, lsn)
+                except TRANSIENT:
+                    raise
+                except Exception as exc:
+                    self._quarantine(key, exc)
+        extra = [m for sink in self.sinks for m in self._sink_messages(sink, chunk)]
         self.timings["route"] += routed - started
         self.timings["serialize"] += time.perf_counter() - routed
         return deltas, batch.reload, batch.created, extra
+
+    def _refresh_isolated(
+        self, dirty: dict[AnchorKey, set[tuple[Any, Any]]]
+    ) -> dict[AnchorKey, Delta]:
+        """Refresh all dirty anchors in one batch; after a fault, each anchor on its own.
+
+        The faulty anchors are quarantined; the others get their deltas as usual.
+        """
+        try:
+            return self.state.refresh(dirty, self._load)
+        except TRANSIENT:
+            raise
+        except Exception:
+            log.info("a refresh failed; rebuilding from the cache and refreshing anchor by anchor")
+        self.restore(self.position)
+        deltas: dict[AnchorKey, Delta] = {}
+        for key, items in dirty.items():
+            if key not in self.state.anchors:
+                continue
+            try:
+                deltas.update(self.state.refresh({key: items}, self._load))
+            except TRANSIENT:
+                raise
+            except Exception as exc:
+                self._quarantine(key, exc)
+        return deltas
+
+    def _sink_messages(self, sink: Sink, chunk: Chunk) -> list[tuple[str, dict[str, Any]]]:
+        """A sink's messages for a chunk; a change the sink fails on is skipped and logged."""
+        try:
+            return list(sink.messages(chunk))
+        except TRANSIENT:
+            raise
+        except Exception:
+            pass
+        out: list[tuple[str, dict[str, Any]]] = []
+        for change in chunk.changes:
+            one = Chunk(chunk.transaction, [change], chunk.index, chunk.last)
+            try:
+                out += sink.messages(one)
+            except TRANSIENT:
+                raise
+            except Exception:
+                self.quarantine.count += 1
+                log.exception(
+                    "sink %s failed on %s of %s at %s; skipped",
+                    type(sink).__name__,
+                    type(change).__name__,
+                    getattr(change, "table", "?"),
+                    _fmt(chunk.transaction.commit_lsn),
+                )
+        return out
 
     def _deliver(
         self,
@@ -195,49 +298,91 @@ class Worker:
         extra: list[tuple[str, dict[str, Any]]],
     ) -> None:
         started = time.perf_counter()
-        messages: list[tuple[str, dict[str, Any]]] = []
         writes: dict[str, dict[Any, Delta]] = {}
+        keyed: list[tuple[AnchorKey, dict[str, Any]]] = []
         for key, delta in deltas.items():
-            if not delta and key not in resets and not (chunk.last and key in self._open):
+            if key in self.quarantine.anchors:
                 continue
-            label, anchor = key
-            writes.setdefault(label, {})[anchor] = delta
-            msg = update_message(label, anchor, lsn, delta, part=chunk.index, last=chunk.last)
-            msg["prev_lsn"] = self._chain(key, lsn)
-            if key in resets:
-                msg = {"type": "rx.reset", "channel": label, "anchor": jsonable(anchor), "lsn": lsn}
-            messages.append((anchor_group(label, anchor), msg))
-            self._open.add(key)
+            if not delta and key not in resets and not (chunk.last and key in self._parts):
+                continue
+            writes.setdefault(key[0], {})[key[1]] = delta
+            keyed.append((key, self._update(key, lsn, delta, chunk.last, reset=key in resets)))
         if chunk.last:
-            for key in self._open - set(deltas):
-                closing = update_message(*key, lsn, Delta(), part=chunk.index, last=True)
-                closing["prev_lsn"] = self._chain(key, lsn)
-                messages.append((anchor_group(*key), closing))
-        for label, anchor in created:
-            messages.append(
-                (
-                    channel_group(label),
-                    {
-                        "type": "rx.anchor_created",
-                        "channel": label,
-                        "anchor": jsonable(anchor),
-                        "lsn": lsn,
-                    },
-                )
-            )
-        # Publishing first saves the client the cache's round trips. It is safe: heat replies
-        # are only given between transactions, so no snapshot can miss what was published, and
-        # the transaction is acknowledged only after both steps.
-        self.publisher.group_send(messages)
-        self.publisher.group_send(extra, ordered=True)  # sinks' order matters (group moves)
-        published = time.perf_counter()
+            for key in set(self._parts) - set(deltas) - set(self.quarantine.anchors):
+                keyed.append((key, self._update(key, lsn, Delta(), True)))
+        # The cache first: a client is never ahead of it, so a worker that restarts after a
+        # crash (diffing against the cache) cannot leave a client holding what it never wrote.
         for label, by_anchor in writes.items():
+            self._write_isolated(label, by_anchor, lsn)
+        written = time.perf_counter()
+        messages = [(anchor_group(*k), m) for k, m in keyed if k not in self.quarantine.anchors]
+        messages += [
+            (
+                channel_group(label),
+                {
+                    "type": "rx.anchor_created",
+                    "channel": label,
+                    "anchor": jsonable(anchor),
+                    "lsn": lsn,
+                },
+            )
+            for label, anchor in created
+        ]
+        self._publish_isolated(messages)
+        self.publisher.group_send(extra, ordered=True)  # sinks' order matters (group moves)
+        self.timings["cache"] += written - started
+        self.timings["publish"] += time.perf_counter() - written
+
+    def _update(
+        self, key: AnchorKey, lsn: int, delta: Delta, last: bool, *, reset: bool = False
+    ) -> dict[str, Any]:
+        """The next message of this transaction for one anchor: parts count 0, 1, 2, ..."""
+        if reset:
+            return {"type": "rx.reset", "channel": key[0], "anchor": jsonable(key[1]), "lsn": lsn}
+        part = self._parts.get(key, 0)
+        self._parts[key] = part + 1
+        msg = update_message(*key, lsn, delta, part=part, last=last)
+        msg["prev_lsn"] = self._chain(key, lsn)
+        return msg
+
+    def _write_isolated(self, label: str, by_anchor: dict[Any, Delta], lsn: int) -> None:
+        try:
             self.cache.write_many(label, by_anchor, lsn)
-        self.timings["publish"] += published - started
-        self.timings["cache"] += time.perf_counter() - published
+            return
+        except TRANSIENT:
+            raise
+        except Exception:
+            log.info("a cache write of %s failed; writing anchor by anchor", label)
+        for anchor, delta in by_anchor.items():
+            try:
+                self.cache.write_many(label, {anchor: delta}, lsn)
+            except TRANSIENT:
+                raise
+            except Exception as exc:
+                self._quarantine((label, anchor), exc)
+
+    def _publish_isolated(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        try:
+            self.publisher.group_send(messages)
+            return
+        except TRANSIENT:
+            raise
+        except Exception:
+            log.info("publishing %d messages failed; publishing one by one", len(messages))
+        for group, message in messages:
+            try:
+                self.publisher.group_send([(group, message)])
+            except TRANSIENT:
+                raise
+            except Exception as exc:
+                channel = self.channels.get(message.get("channel", ""))
+                if channel is None:
+                    raise
+                pk = channel.state().root.model._meta.pk.to_python(message["anchor"])
+                self._quarantine((message["channel"], pk), exc)
 
     def _chain(self, key: AnchorKey, lsn: int) -> int | None:
-        """The LSN of the previous update sent to an anchor (None after a heat or restart).
+        """The LSN of the previous update sent to an anchor (None after a heat).
 
         Consumers notice a lost message by the gap (channel layers drop messages: the pub/sub
         layer during a Redis disconnect, RedisChannelLayer over a consumer's capacity).
@@ -251,10 +396,61 @@ class Worker:
         label, anchor = key
         model = self.channels[label].state()
         self.state.cool(key)
-        delta = self.state.heat(key, model, load_rows)
+        delta = self.state.heat(key, model, self._load)
         keep = {doc_id(anchor, t, pk) for (t, pk) in delta.upserts}
         self.cache.tombstone_missing(label, anchor, keep, lsn)
         return delta
+
+    # -- faults ----------------------------------------------------------------------------------
+
+    def _quarantine(self, key: AnchorKey, exc: BaseException) -> None:
+        """Isolate an anchor whose state could not be produced (invariant 11).
+
+        It is cooled, marked broken in the cache (so restarts remember it) and its clients get
+        an ``error``; a change to the failed row makes the worker try again (see ``_heal``).
+        """
+        label, anchor = key
+        failure = self.quarantine.add(key, exc)
+        log.error(
+            "channel %s anchor %s quarantined: %s (table %s, pk %r); the stream goes on",
+            label,
+            jsonable(anchor),
+            failure.reason,
+            failure.table or "?",
+            failure.pk,
+        )
+        self.state.cool(key)
+        self._published.pop(key, None)
+        self._parts.pop(key, None)
+        self.cache.mark_broken(label, anchor, failure)
+        self.publisher.group_send(
+            [
+                (
+                    anchor_group(label, anchor),
+                    {
+                        "type": "rx.error",
+                        "channel": label,
+                        "anchor": jsonable(anchor),
+                        "code": "anchor_failed",
+                        "message": f"this state cannot be produced: {failure.reason}",
+                    },
+                )
+            ]
+        )
+
+    def _heal(self) -> None:
+        """Between transactions: try quarantined anchors whose failed row changed again."""
+        keys = [k for k in self.quarantine.due() if k[0] in self.channels]
+        if keys:
+            self._heat_new({k: self.channels[k[0]].state() for k in keys})
+        healed = [k for k in keys if k in self.state.anchors]
+        for key in healed:
+            self.quarantine.heal(key)
+            log.info("channel %s anchor %s healed", key[0], jsonable(key[1]))
+        self._announce_resets(healed)
+
+    def _channel_tables(self, label: str) -> set[str]:
+        return self.channels[label].state().tables()
 
     # -- heat, cool, progress ------------------------------------------------------------------
 
@@ -271,6 +467,8 @@ class Worker:
         requests, cooling = self.heater.pop()
         if requests:
             self.heat(requests)
+        if self.quarantine.anchors:
+            self._heal()
         for label, anchor in cooling:
             self._cool_on_request(label, anchor)
         if now >= self._next_cool:
@@ -299,26 +497,27 @@ class Worker:
             if key not in self.state.anchors:
                 wanted[key] = model
             keys.append((req, key))
-        try:
-            if wanted:
-                self._heat_new(wanted)
-        except Exception as exc:  # never leave half-loaded anchors hot; answer, do not hang
-            for key in wanted:
-                self.state.cool(key)
-            log.warning("heating %d anchors failed: %s", len(wanted), exc)
-            replies += [
-                (
-                    req.reply,
-                    {
-                        "type": "rx.hot",
-                        "channel": req.label,
-                        "anchor": req.anchor,
-                        "error": f"heat failed: {exc}",
-                    },
+        failed: dict[AnchorKey, str] = {}
+        if wanted:
+            failed = self._heat_new(wanted)
+            healed = [k for k in wanted if k in self.quarantine.anchors and k not in failed]
+            for key in healed:
+                self.quarantine.heal(key)
+            self._announce_resets(healed)  # clients that got its error reload it
+        for req, key in keys:
+            if key in failed:
+                replies.append(
+                    (
+                        req.reply,
+                        {
+                            "type": "rx.hot",
+                            "channel": req.label,
+                            "anchor": req.anchor,
+                            "error": f"heat failed: {failed[key]}",
+                        },
+                    )
                 )
-                for req, _ in keys
-            ]
-            keys = []
+        keys = [(req, key) for req, key in keys if key not in failed]
         for req, key in keys:
             replies.append(
                 (
@@ -334,8 +533,34 @@ class Worker:
             )
         self.publisher.send_many(replies)
 
-    def _heat_new(self, wanted: dict[AnchorKey, Any]) -> None:
-        deltas = self.state.heat_many(list(wanted.items()), load_rows)
+    def _heat_new(self, wanted: dict[AnchorKey, Any]) -> dict[AnchorKey, str]:
+        """Heat anchors together (one query per layer); after a fault, one by one.
+
+        Returns the anchors that could not be heated, with why; those are left cold (never
+        half-loaded) and, for faults of their own, quarantined.
+        """
+        try:
+            self._heat_together(wanted)
+            return {}
+        except Exception as exc:
+            for key in wanted:
+                self.state.cool(key)
+            if isinstance(exc, TRANSIENT):
+                log.warning("heating %d anchors failed: %s", len(wanted), exc)
+                return dict.fromkeys(wanted, str(exc))
+        failed: dict[AnchorKey, str] = {}
+        for key, model in wanted.items():
+            try:
+                self._heat_together({key: model})
+            except Exception as exc:
+                self.state.cool(key)
+                failed[key] = str(exc)
+                if not isinstance(exc, TRANSIENT):
+                    self._quarantine(key, exc)
+        return failed
+
+    def _heat_together(self, wanted: dict[AnchorKey, Any]) -> None:
+        deltas = self.state.heat_many(list(wanted.items()), self._load)
         by_channel: dict[str, dict[Any, Delta]] = defaultdict(dict)
         for (label, anchor), delta in deltas.items():
             by_channel[label][anchor] = delta
@@ -393,51 +618,22 @@ class Worker:
 
     # -- resilience ------------------------------------------------------------------------------
 
-    def _retrying(self, step: Callable[[], None], *, cap: float = 10.0) -> None:
-        """Run ``step`` until it succeeds; services that are down are waited for, not skipped."""
-        delay = 0.1
-        while True:
-            try:
-                step()
-                return
-            except _TRANSIENT as exc:
-                self.outages += 1
-                log.warning(
-                    "%s unavailable (%s); retrying in %.1fs, not acknowledging",
-                    _service(exc),
-                    exc,
-                    delay,
-                )
-                close_old_connections()
-                time.sleep(delay * (0.5 + random.random()))  # jitter
-                delay = min(cap, delay * 2)
+    def _retrying(self, step: Callable[[], None]) -> None:
+        """Run ``step`` until no service outage stops it (see ``rxcdc.isolation.retrying``)."""
+
+        def outage(_exc: BaseException) -> None:
+            self.outages += 1
+            close_old_connections()
+
+        retrying(step, outage)
 
 
-def _transient() -> tuple[type[BaseException], ...]:
-    import pymongo.errors
-    import redis
-    from django.db import InterfaceError, OperationalError
-
-    return (
-        pymongo.errors.ConnectionFailure,
-        pymongo.errors.ServerSelectionTimeoutError,
-        redis.ConnectionError,
-        redis.TimeoutError,
-        OperationalError,
-        InterfaceError,
-        ConnectionError,
-        TimeoutError,
-    )
-
-
-_TRANSIENT = _transient()
-
-
-def _service(exc: BaseException) -> str:
-    module = type(exc).__module__
-    return {"pymongo": "MongoDB", "redis": "Redis", "django": "PostgreSQL"}.get(
-        module.split(".")[0], "a service"
-    )
+def _wal_now() -> int:
+    """The server's current WAL write position (an LSN)."""
+    with connections[conf.get("RX_DATABASE")].cursor() as cur:
+        cur.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+        row = cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 def _fmt(lsn: int) -> str:

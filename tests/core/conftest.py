@@ -128,10 +128,13 @@ class Pipeline:
 
     def updates(self) -> list[dict[str, Any]]:
         """Update messages received since the last call."""
-        return [m for m in self.listener.drain() if m["type"] != "rx.hot"]
+        return [_flat(m) for m in self.listener.drain() if m["type"] != "rx.hot"]
 
     def cached(self, label: str, anchor: Any) -> dict[tuple[str, Any], dict[str, Any]]:
-        return {(d["t"], d["pk"]): d["data"] for d in self.worker.cache.anchor_docs(label, anchor)}
+        return {
+            (d["t"], d["pk"]): json.loads(d["json"])
+            for d in self.worker.cache.anchor_docs(label, anchor)
+        }
 
     def recomputed(self, label: str, anchor: Any) -> dict[tuple[str, Any], dict[str, Any]]:
         """A fresh serialization of the anchor straight from the database."""
@@ -155,6 +158,16 @@ class Pipeline:
         self.worker.publisher.close()
         self.worker.slot_lock.release()
         self.listener.close()
+
+
+def _flat(message: dict[str, Any]) -> dict[str, Any]:
+    """An update message with its instances' fields decoded (they travel as JSON text)."""
+    if "instances" in message:
+        message["instances"] = [
+            {**json.loads(i["json"]), **{k: v for k, v in i.items() if k != "json"}}
+            for i in message["instances"]
+        ]
+    return message
 
 
 def _lsn(text: str) -> int:
