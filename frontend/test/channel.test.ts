@@ -113,6 +113,56 @@ describe("StateChannel", () => {
     expect(texts(t.channel)).toEqual(["A"]);
   });
 
+  it("a skipped part is a lost message: no half transaction, reconnects with since = last applied", async () => {
+    const t = live();
+    t.s.last().push(update(1, 120, [msg(10, 120, "A")]));
+    const before = t.channel.state;
+    const seen: string[] = [];
+    t.channel.subscribe(() => seen.push(t.channel.status));
+    t.s.last().push(
+      { type: "update", anchor: 1, lsn: 130, part: 0, instances: [msg(12, 130, "c")], tombstones: [] },
+      // part 1 went missing
+      { type: "update", anchor: 1, lsn: 130, part: 2, last: true, instances: [room(130, [10, 11, 12])], tombstones: [] },
+    );
+    expect(t.channel.state).toBe(before);
+    expect(seen).toEqual(["loading", "reconnecting"]); // loading while part 0 waited for the rest
+    expect(t.channel.error).toMatchObject({ kind: "connection", code: "lost" });
+    expect(t.s.last().closed).not.toBeNull();
+    await vi.advanceTimersByTimeAsync(250);
+    expect(t.s.all.length).toBe(2);
+    t.s.last().open();
+    expect(t.s.last().sentOf("auth")).toEqual([{ type: "auth", since: { "1": 120 } }]);
+    t.s.last().push(
+      OK,
+      { type: "snapshot.begin", anchor: 1, lsn: 130, mode: "delta" },
+      { type: "snapshot.instances", anchor: 1, instances: [room(130, [10, 11, 12]), msg(12, 130, "c")] },
+      { type: "snapshot.end", anchor: 1, lsn: 130 },
+    );
+    expect(t.channel.status).toBe("live");
+    expect(t.channel.error).toBeNull();
+    expect(texts(t.channel)).toEqual(["A", "b", "c"]);
+  });
+
+  it("status is loading while a transaction's parts are pending, live with its last part", () => {
+    const t = live();
+    const seen: string[] = [];
+    t.channel.subscribe(() => seen.push(t.channel.status));
+    t.s.last().push({ type: "update", anchor: 1, lsn: 130, part: 0, instances: [msg(12, 130, "c")], tombstones: [] });
+    expect(t.channel.status).toBe("loading");
+    expect(texts(t.channel)).toEqual(["a", "b"]);
+    t.s.last().push({
+      type: "update",
+      anchor: 1,
+      lsn: 130,
+      part: 1,
+      last: true,
+      instances: [room(130, [10, 11, 12])],
+      tombstones: [],
+    });
+    expect(seen).toEqual(["loading", "live"]);
+    expect(texts(t.channel)).toEqual(["a", "b", "c"]);
+  });
+
   it("actions resolve with their result or reject with a typed error", async () => {
     const t = live();
     const ok = t.channel.actions.post("hi");

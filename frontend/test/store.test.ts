@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Store } from "../../rxcdc/client/store";
-import type { ServerFrame, StateFrame } from "../../rxcdc/client/types";
+import type { FlatInstance, ServerFrame, StateFrame, Tombstone } from "../../rxcdc/client/types";
 import { inst, snapshot, tomb, update } from "./fakes";
 import { AUTHOR, BOARD, CARD, MESSAGE, ROOM, TAG, boardsSchema, roomSchema } from "./schemas";
 
@@ -25,6 +25,17 @@ const message = (id: number, lsn: number, text: string, author: number | null, t
   inst(MESSAGE, id, lsn, { id, text, author, tags });
 const author = (id: number, lsn: number, name: string) => inst(AUTHOR, id, lsn, { id, name });
 const tag = (id: number, lsn: number, name: string) => inst(TAG, id, lsn, { id, name });
+
+/** One part of a transaction of anchor 1. */
+function part(
+  lsn: number,
+  number: number,
+  last: boolean,
+  instances: FlatInstance[],
+  tombstones: Tombstone[] = [],
+): ServerFrame {
+  return { type: "update", anchor: 1, lsn, part: number, ...(last ? { last } : {}), instances, tombstones };
+}
 
 function loaded(): Store {
   const store = new Store(roomSchema);
@@ -162,6 +173,116 @@ describe("Store: recorded frame sequences", () => {
     store.interrupted();
     store.apply({ type: "update", anchor: 1, lsn: 300, part: 0, last: true, instances: [], tombstones: [] });
     expect(((store.state() as Json)["messages"] as Json[]).length).toBe(2);
+  });
+
+  it("a redelivered transaction restarts its parts: part 0 discards what was buffered", () => {
+    const store = loaded();
+    const ids = () => ((store.state() as Json)["messages"] as Json[]).map((m) => [m["id"], m["text"]]);
+    const frames: ServerFrame[] = [
+      part(200, 0, false, [], [tomb(MESSAGE, 11, 200)]),
+      // the worker restarted: the same transaction again, from part 0, with newer content
+      part(200, 0, false, [message(11, 200, "kept", null)]),
+      part(200, 1, true, [room(200, [10, 11])]),
+    ];
+    expect(feed(store, frames)).toEqual([false, false, true]);
+    expect(ids()).toEqual([[10, "hi"], [11, "kept"]]);
+    expect(store.takeLoss()).toBeNull();
+  });
+
+  it("a redelivery from an older transaction discards what was buffered", () => {
+    const store = loaded();
+    feed(store, [part(210, 0, false, [], [tomb(MESSAGE, 11, 210)])]);
+    // the worker restarted from an earlier transaction: 200 first, then 210 again from part 0
+    expect(feed(store, [part(200, 0, false, [message(11, 200, "new", null)])])).toEqual([false]);
+    expect(feed(store, [part(200, 1, true, [room(200, [10, 11])])])).toEqual([true]);
+    expect(((store.state() as Json)["messages"] as Json[]).map((m) => m["text"])).toEqual(["hi", "new"]);
+    expect(store.since()).toEqual({ "1": 200 });
+    expect(store.loaded()).toBe(true);
+    expect(store.takeLoss()).toBeNull();
+  });
+
+  it("a redelivered transaction sent whole replaces its buffered parts", () => {
+    const store = loaded();
+    feed(store, [part(200, 0, false, [], [tomb(MESSAGE, 11, 200)])]);
+    expect(store.apply(update(1, 200, [message(11, 200, "kept", null)]) as StateFrame)).toBe(true);
+    expect(((store.state() as Json)["messages"] as Json[]).map((m) => m["text"])).toEqual(["hi", "kept"]);
+    expect(store.loaded()).toBe(true);
+  });
+
+  it("a newer transaction while one is incomplete is a lost message: nothing applies until resumed", () => {
+    const store = loaded();
+    const before = store.state();
+    feed(store, [part(200, 0, false, [message(11, 200, "half", null)])]);
+    expect(store.apply(update(1, 210, [message(10, 210, "later", 5)]) as StateFrame)).toBe(false);
+    expect(store.takeLoss()).toMatch(/transaction 200 stopped before its last part; 210 followed/);
+    // later updates would move `since` past the lost transaction
+    expect(store.apply(update(1, 220, [message(10, 220, "later", 5)]) as StateFrame)).toBe(false);
+    expect(store.state()).toBe(before);
+    expect(store.since()).toEqual({ "1": 100 });
+    expect(store.loaded()).toBe(false);
+    // the resume: a delta snapshot from since = 100, then updates flow again
+    feed(store, [
+      { type: "snapshot.begin", anchor: 1, lsn: 220, mode: "delta" },
+      { type: "snapshot.instances", anchor: 1, instances: [message(11, 200, "whole", null), message(10, 220, "later", 5)] },
+      { type: "snapshot.end", anchor: 1, lsn: 220 },
+    ]);
+    expect(store.loaded()).toBe(true);
+    expect(store.apply(update(1, 230, [message(10, 230, "after", 5)]) as StateFrame)).toBe(true);
+    expect(((store.state() as Json)["messages"] as Json[]).map((m) => m["text"])).toEqual(["after", "whole"]);
+  });
+
+  it("a snapshot that contains a buffered transaction drops its parts", () => {
+    const store = loaded();
+    feed(store, [part(200, 0, false, [message(11, 200, "half", null)])]);
+    expect(store.loaded()).toBe(false);
+    feed(store, [
+      { type: "snapshot.begin", anchor: 1, lsn: 210, mode: "delta" },
+      { type: "snapshot.instances", anchor: 1, instances: [message(11, 200, "whole", null)] },
+      { type: "snapshot.end", anchor: 1, lsn: 210 },
+    ]);
+    expect(store.loaded()).toBe(true);
+    expect(store.apply(update(1, 220, [message(10, 220, "next", 5)]) as StateFrame)).toBe(true);
+    expect(store.takeLoss()).toBeNull();
+  });
+
+  it("a skipped part number is a lost message: nothing of the transaction applies", () => {
+    const store = loaded();
+    const before = store.state();
+    const frames: ServerFrame[] = [
+      part(200, 0, false, [message(12, 200, "new", null)]),
+      part(200, 2, false, [], [tomb(MESSAGE, 11, 200)]), // part 1 went missing
+      part(200, 3, true, [room(200, [10, 12])]),
+    ];
+    expect(feed(store, frames)).toEqual([false, false, false]);
+    expect(store.state()).toBe(before);
+    expect(store.takeLoss()).toMatch(/part 2 of transaction 200 arrived where part 1 was due/);
+    expect(store.takeLoss()).toBeNull(); // reported once
+    // resumed from the last LSN applied, and not current until then
+    expect(store.since()).toEqual({ "1": 100 });
+    expect(store.loaded()).toBe(false);
+  });
+
+  it("a transaction's later part without its first is a lost message too", () => {
+    const store = loaded();
+    expect(feed(store, [part(200, 1, true, [room(200, [])])])).toEqual([false]);
+    expect(store.takeLoss()).toMatch(/part 1 of transaction 200 arrived where part 0 was due/);
+    expect(((store.state() as Json)["messages"] as Json[]).length).toBe(2);
+  });
+
+  it("parts of a transaction the snapshot contains are ignored, gaps included", () => {
+    const store = loaded();
+    expect(feed(store, [part(100, 1, false, [message(10, 100, "old", 5)])])).toEqual([false]);
+    expect(store.takeLoss()).toBeNull();
+    expect(store.loaded()).toBe(true);
+  });
+
+  it("not loaded while a transaction's parts are pending", () => {
+    const store = loaded();
+    expect(store.loaded()).toBe(true);
+    feed(store, [part(200, 0, false, [message(12, 200, "new", null)])]);
+    expect(store.loaded()).toBe(false);
+    feed(store, [part(200, 1, true, [room(200, [10, 11, 12])])]);
+    expect(store.loaded()).toBe(true);
   });
 
   it("reset: keeps showing the old state, resumes from nothing, swaps at snapshot.end", () => {

@@ -2,7 +2,7 @@
 import { keyOf } from "./anchor";
 import { Connection, socketUrl, type ConnectionOptions, type ConnectionStatus } from "./connection";
 import { Store } from "./store";
-import { RxError, type Pk, type Schema, type ServerFrame, type Status } from "./types";
+import { RxError, type Pk, type Schema, type ServerFrame, type StateFrame, type Status } from "./types";
 
 /** What a generated channel class knows about its server side. */
 export interface ChannelSpec {
@@ -246,12 +246,7 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
       case "reset":
       case "anchor.added":
       case "anchor.removed":
-        if (this.store.apply(frame)) {
-          this.settleAcked();
-          this.publish({});
-        } else if (frame.type === "snapshot.begin" || frame.type === "reset") {
-          this.publish({});
-        }
+        this.receiveState(frame);
         return;
       case "runtime":
         this.publish({ runtime: { ...this.snap.runtime, [frame.name]: frame.value } });
@@ -271,6 +266,16 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
         return;
       }
     }
+  }
+
+  private receiveState(frame: StateFrame): void {
+    if (this.store.apply(frame)) this.settleAcked();
+    const loss = this.store.takeLoss();
+    // A lost message: resume the way any other loss does, reconnecting with `since` (the last
+    // LSN applied), so the server sends the missing transaction again, whole.
+    if (loss !== null) this.connection.restart(new RxError("connection", "lost", loss));
+    // Also without a visible change: the status follows snapshots, resets and pending parts.
+    this.publish({});
   }
 
   private publish(change: {

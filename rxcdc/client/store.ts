@@ -1,22 +1,33 @@
 // rxcdc client runtime: every anchor of a channel, fed by state frames, with optimistic writes.
 import { AnchorData, keyOf, type Key } from "./anchor";
 import { Overlay, type PendingOp } from "./pending";
-import type { FlatInstance, Pk, Schema, StateFrame, Tombstone } from "./types";
+import type { FlatInstance, Pk, Schema, StateFrame, Tombstone, UpdateFrame } from "./types";
 
 type Loading =
   | { readonly mode: "full"; readonly data: AnchorData }
   | { readonly mode: "delta"; readonly instances: FlatInstance[]; readonly tombstones: Tombstone[] };
 
+/** What one transaction changes in one anchor. */
+interface Change {
+  readonly instances: readonly FlatInstance[];
+  readonly tombstones: readonly Tombstone[];
+}
+
+/** The parts of one transaction received so far (one transaction per anchor at a time). */
 interface Parts {
-  instances: FlatInstance[];
-  tombstones: Tombstone[];
+  readonly lsn: number;
+  /** The part number due next: parts count 0, 1, 2, ... per anchor. */
+  next: number;
+  readonly instances: FlatInstance[];
+  readonly tombstones: Tombstone[];
 }
 
 /**
  * The normalized state of one channel: per anchor, LSN-guarded flat rows and their nested tree.
  *
  * `apply` takes one state frame and says whether the visible state changed: one transaction
- * (an `update`, all its parts, or a whole snapshot) is one transition.
+ * (an `update`, all its parts, or a whole snapshot) is one transition. A part that skips a number
+ * is a lost message: `takeLoss` reports it, and the owner resumes (reconnects with `since`).
  */
 export class Store {
   readonly schema: Schema;
@@ -27,6 +38,9 @@ export class Store {
   private readonly parts = new Map<string, Parts>();
   private readonly stale = new Set<string>();
   private readonly awaiting = new Set<string>();
+  /** Anchors that lost a message: their updates wait for the resume (their next snapshot). */
+  private readonly lost = new Set<string>();
+  private loss: string | null = null;
   private view: unknown = undefined;
 
   constructor(schema: Schema) {
@@ -98,6 +112,9 @@ export class Store {
     this.loading.delete(id);
     this.stale.delete(id);
     this.awaiting.delete(id);
+    this.lost.delete(id);
+    // Parts of a transaction the snapshot contains: the rest of it will not be sent.
+    if ((this.parts.get(id)?.lsn ?? Infinity) <= lsn) this.parts.delete(id);
     if (loading.mode === "full") {
       loading.data.lsn = lsn;
       loading.data.floor = lsn;
@@ -115,30 +132,77 @@ export class Store {
     return true; // the anchor is loaded again: a status change even when no row changed
   }
 
-  private update(id: string, frame: Extract<StateFrame, { type: "update" }>): boolean {
-    let instances = frame.instances;
-    let tombstones = frame.tombstones;
-    if (frame.part !== undefined || frame.last !== undefined) {
-      const parts = this.parts.get(id) ?? { instances: [], tombstones: [] };
-      parts.instances.push(...frame.instances);
-      parts.tombstones.push(...frame.tombstones);
-      if (frame.last !== true) {
-        this.parts.set(id, parts);
-        return false;
-      }
-      this.parts.delete(id);
-      ({ instances, tombstones } = parts);
-    }
+  private update(id: string, frame: UpdateFrame): boolean {
+    const data = this.anchors.get(id);
+    // Already contained in the last snapshot (redelivered after a worker restart): even its parts
+    // are old news, so they neither wait for `last` nor count as a gap.
+    if (data !== undefined && !this.stale.has(id) && frame.lsn <= data.floor) return false;
+    // After a loss nothing applies until the resume: a later transaction would move `since` past
+    // the lost one, and the server would never send it again.
+    if (this.lost.has(id)) return false;
+    const whole = this.transaction(id, frame);
+    if (whole === null) return false;
     const loading = this.loading.get(id);
     if (loading?.mode === "full") {
-      loading.data.apply(instances, tombstones);
+      loading.data.apply(whole.instances, whole.tombstones);
       return false;
     }
-    const data = this.anchors.get(id);
     if (data === undefined) return false;
-    const changed = data.apply(instances, tombstones);
+    const changed = data.apply(whole.instances, whole.tombstones);
     data.lsn = Math.max(data.lsn, frame.lsn);
     return changed;
+  }
+
+  /** The transaction this frame completes (the frame itself unless it is a part), or null. */
+  private transaction(id: string, frame: UpdateFrame): Change | null {
+    const held = this.parts.get(id);
+    if (held !== undefined && frame.lsn > held.lsn) {
+      // Frames arrive in commit order: the buffered transaction's other parts will not come.
+      this.lose(id, `transaction ${held.lsn} stopped before its last part; ${frame.lsn} followed`);
+      return null;
+    }
+    if (frame.part === undefined && frame.last === undefined) {
+      // A redelivery (this transaction again, whole, or an older one): the buffered parts will
+      // be sent again from part 0.
+      this.parts.delete(id);
+      return frame;
+    }
+    return this.collect(id, frame, held);
+  }
+
+  /** Buffer one part; the whole transaction once its `last` part arrived, else null. */
+  private collect(id: string, frame: UpdateFrame, held: Parts | undefined): Parts | null {
+    const number = frame.part ?? 0;
+    this.parts.delete(id);
+    // Part 0 starts over: after a worker restart a transaction is delivered again from its first
+    // part, possibly with newer content, which must not mix with what was buffered.
+    const parts = number === 0 ? emptyParts(frame.lsn) : held;
+    const due = parts?.lsn === frame.lsn ? parts.next : 0; // an older transaction's: from part 0
+    if (parts === undefined || number !== due) {
+      // A part went missing: applying the others would show half a transaction.
+      this.lose(id, `part ${number} of transaction ${frame.lsn} arrived where part ${due} was due`);
+      return null;
+    }
+    parts.next = number + 1;
+    parts.instances.push(...frame.instances);
+    parts.tombstones.push(...frame.tombstones);
+    if (frame.last === true) return parts;
+    this.parts.set(id, parts);
+    return null;
+  }
+
+  private lose(id: string, what: string): void {
+    this.parts.delete(id);
+    this.lost.add(id);
+    this.awaiting.add(id); // not current until resumed: its next snapshot makes it live again
+    this.loss ??= `anchor ${id}: ${what}`;
+  }
+
+  /** A message lost since the last call (then resume: reconnect with `since`), or null. */
+  takeLoss(): string | null {
+    const loss = this.loss;
+    this.loss = null;
+    return loss;
   }
 
   private forget(id: string): boolean {
@@ -146,6 +210,7 @@ export class Store {
     this.parts.delete(id);
     this.stale.delete(id);
     this.awaiting.delete(id);
+    this.lost.delete(id);
     return this.anchors.delete(id);
   }
 
@@ -153,6 +218,7 @@ export class Store {
   interrupted(): void {
     this.loading.clear();
     this.parts.clear();
+    this.loss = null; // the resume this drop causes recovers it
   }
 
   /** `since` for the next `auth`: the last LSN applied per loaded anchor. */
@@ -162,9 +228,12 @@ export class Store {
     return out;
   }
 
-  /** Whether every anchor the server listed has had its snapshot since the last `auth.ok`. */
+  /**
+   * Whether every anchor the server listed has had its snapshot since the last `auth.ok`, and no
+   * transaction waits for its remaining parts (until then the state lags the server's).
+   */
   loaded(): boolean {
-    return this.awaiting.size === 0;
+    return this.awaiting.size === 0 && this.parts.size === 0;
   }
 
   /** The server's row of a type and key in any anchor (optimistic writes not applied). */
@@ -229,6 +298,10 @@ export class Store {
     this.view = Object.freeze(roots);
     return this.view;
   }
+}
+
+function emptyParts(lsn: number): Parts {
+  return { lsn, next: 0, instances: [], tombstones: [] };
 }
 
 function affectedKeys(op: PendingOp): Key[] {

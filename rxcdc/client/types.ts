@@ -47,7 +47,7 @@ export interface Schema {
 export type Status =
   | "idle" // not started: no subscriber and no connect()
   | "connecting" // opening the socket and authenticating
-  | "loading" // authenticated; snapshots are loading
+  | "loading" // authenticated; snapshots (or a large transaction's parts) are loading
   | "live" // every anchor is loaded; updates flow
   | "reconnecting" // the socket dropped: waiting to try again
   | "unauthenticated" // the server refused the credentials: log in, then reconnect()
@@ -55,8 +55,11 @@ export type Status =
   | "not_found" // the anchor does not exist: not retried
   | "closed"; // close() was called
 
-/** Error codes the client raises itself; the server's codes (protocol.md) pass through. */
-export type ClientErrorCode = "timeout" | "disconnected" | "closed" | "protocol";
+/**
+ * Error codes the client raises itself; the server's codes (protocol.md) pass through. `lost`: a
+ * message went missing (a skipped part number), so the channel reconnects to resume.
+ */
+export type ClientErrorCode = "timeout" | "disconnected" | "closed" | "protocol" | "lost";
 
 /** A typed failure: an action/write refusal, an auth error, or a client-side timeout. */
 export class RxError extends Error {

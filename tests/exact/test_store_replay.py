@@ -252,8 +252,27 @@ DISAGREEMENTS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="store.ts disagrees with the protocol (see DISAGREEMENTS)")
-@pytest.mark.parametrize("case", sorted(DISAGREEMENTS))
+# The server never ships a row whose _lsn is at or below the snapshot LSN in an update today, so
+# AnchorData.admit's floor check is left as it is (this case is the rule it departs from).
+_DEPARTS = {"old_row_in_new_frame"}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            c,
+            marks=[
+                pytest.mark.xfail(
+                    strict=True, reason="store.ts disagrees with the protocol (see DISAGREEMENTS)"
+                )
+            ]
+            if c in _DEPARTS
+            else [],
+        )
+        for c in sorted(DISAGREEMENTS)
+    ],
+)
 def test_store_follows_the_protocol_on(case, tmp_path):
     client = ReferenceClient(SCHEMA)
     for frame in DISAGREEMENTS[case]:
