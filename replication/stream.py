@@ -13,6 +13,7 @@ import os
 import random
 import select
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -83,6 +84,7 @@ class ReplicationStream:
         os.set_blocking(self._wake_w, False)
         self._started = False
         self._stopping = False
+        self._wake_lock = threading.RLock()
         self._closed = False
 
         self._acked_lsn = 0  # highest position acknowledged (by the caller or by us)
@@ -155,9 +157,13 @@ class ReplicationStream:
         acknowledged; it is streamed again, from chunk 0, to the next consumer.
         """
         self._stopping = True
-        if not self._closed:  # once closed, the descriptor number may belong to another file
-            with contextlib.suppress(BlockingIOError):  # full: we are woken already
-                os.write(self._wake_w, b"\0")
+        # Under the lock: close() in another thread must not close the pipe between the check
+        # and the write (the descriptor number could then belong to an unrelated file). An
+        # RLock, as a signal handler may run this while its own thread is inside close().
+        with self._wake_lock:
+            if not self._closed:
+                with contextlib.suppress(BlockingIOError):  # full: we are woken already
+                    os.write(self._wake_w, b"\0")
 
     def close(self) -> None:
         """Send the acknowledged position one last time and close the connections."""
@@ -167,9 +173,10 @@ class ReplicationStream:
         self._send_feedback(force=True)
         self._disconnect()
         self._heartbeater.close()
-        self._closed = True
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        with self._wake_lock:
+            self._closed = True
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
     def __enter__(self) -> ReplicationStream:
         return self

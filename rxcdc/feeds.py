@@ -247,7 +247,8 @@ class AnchorFeeds:
             )
             self._open_feed(feed.pk, feed.last_lsn)
             return True
-        feed.last_lsn = max(feed.last_lsn, message["lsn"])
+        if message["last"]:  # a transaction counts once its last part was relayed
+            feed.last_lsn = max(feed.last_lsn, message["lsn"])
         return False
 
     async def _relay(self, message: dict[str, Any]) -> None:

@@ -342,7 +342,7 @@ class Worker:
         part = self._parts.get(key, 0)
         self._parts[key] = part + 1
         msg = update_message(*key, lsn, delta, part=part, last=last)
-        msg["prev_lsn"] = self._chain(key, lsn)
+        msg["prev_lsn"] = self._chain(key, lsn, last)
         return msg
 
     def _write_isolated(self, label: str, by_anchor: dict[Any, Delta], lsn: int) -> None:
@@ -381,14 +381,16 @@ class Worker:
                 pk = channel.state().root.model._meta.pk.to_python(message["anchor"])
                 self._quarantine((message["channel"], pk), exc)
 
-    def _chain(self, key: AnchorKey, lsn: int) -> int | None:
-        """The LSN of the previous update sent to an anchor (None after a heat).
+    def _chain(self, key: AnchorKey, lsn: int, last: bool) -> int | None:
+        """The LSN of the last transaction whose update an anchor got whole (None after a heat).
 
         Consumers notice a lost message by the gap (channel layers drop messages: the pub/sub
-        layer during a Redis disconnect, RedisChannelLayer over a consumer's capacity).
+        layer during a Redis disconnect, RedisChannelLayer over a consumer's capacity; a worker
+        restarted mid-transaction sends it again from part 0 and names its partly written LSN).
         """
         prev = self._published.get(key)
-        self._published[key] = lsn
+        if last:
+            self._published[key] = lsn
         return prev
 
     def _reload(self, key: AnchorKey, lsn: int) -> Delta:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import connections
@@ -17,6 +19,7 @@ class LiveWorker:
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.stream: Any = None
+        self._gate = threading.Lock()  # held by paused(): the worker waits before each event
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
         assert self.ready.wait(30), "worker did not start"
@@ -30,7 +33,8 @@ class LiveWorker:
             self.ready.set()
             with self.stream:
                 for event in self.stream:
-                    self.worker.handle(event, self.stream.ack)
+                    with self._gate:
+                        self.worker.handle(event, self.stream.ack)
         except BaseException as exc:
             self.error = exc
             self.ready.set()
@@ -39,6 +43,12 @@ class LiveWorker:
             if self.worker.slot_lock is not None:
                 self.worker.slot_lock.release()
             connections.close_all()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold the worker between events: what commits meanwhile is read only afterwards."""
+        with self._gate:
+            yield
 
     def stop(self) -> None:
         """Stop the stream and wait for the thread."""

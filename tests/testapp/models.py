@@ -22,6 +22,8 @@ class Message(models.Model):
     author = models.ForeignKey(Author, null=True, blank=True, on_delete=models.SET_NULL)
     text = models.TextField()
     tags = models.ManyToManyField(Tag, related_name="messages", blank=True)
+    # Not serialized, but loaded with the row: 'infinity' is a value Django cannot load.
+    due = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
