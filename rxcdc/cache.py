@@ -25,6 +25,9 @@ __all__ = ["Cache", "collection_name", "doc_id"]
 
 Doc = dict[str, Any]
 _DUPLICATE_KEY = 11000
+# The document layout's version: a cache written by another layout is cleared at start.
+# 2: flat fields as JSON text under "json" (was a BSON document under "data"); owners lists.
+FORMAT = 2
 
 
 def collection_name(label: str) -> str:
@@ -50,6 +53,16 @@ class Cache:
     def collection(self, label: str) -> Collection[Doc]:
         """The collection holding one channel's instances."""
         return self.db[collection_name(label)]
+
+    def ensure_format(self) -> int:
+        """Clear a cache written in another document layout; returns the anchors cleared."""
+        marker = self.db["rx_format"]
+        found = marker.find_one({"_id": "layout"})
+        if found is not None and found.get("version") == FORMAT:
+            return 0
+        cleared = self.clear()
+        marker.replace_one({"_id": "layout"}, {"_id": "layout", "version": FORMAT}, upsert=True)
+        return cleared
 
     def ensure_indexes(self, labels: Iterable[str]) -> None:
         """Index the anchor and LSN fields that snapshot and resume queries use."""

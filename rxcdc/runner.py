@@ -28,6 +28,8 @@ def start_worker(channels: Iterable[type[StateChannel]] | None = None) -> Worker
     cache = Cache(conf.mongo_url(), conf.get("RX_MONGO_DB"))
     heater = Heater(redis.Redis.from_url(conf.redis_url()))
     worker = Worker(cache, heater, Publisher(), channels, sinks=registered())
+    if cache.ensure_format():
+        log.warning("the cache was written by another rxcdc version: cleared it")
     cache.ensure_indexes(worker.channels)
     return worker
 

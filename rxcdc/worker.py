@@ -608,12 +608,15 @@ class Worker:
         elapsed = max(now - self._stats["since"], 1e-9)
         if self._stats["transactions"] or now >= self._next_log + interval:
             log.info(
-                "at %s, lag %.3fs: %.1f tx/s, %.0f changes/s, %d hot anchors",
+                "at %s, lag %.3fs: %.1f tx/s, %.0f changes/s, %d hot anchors, "
+                "%d quarantined (%d faults isolated since start)",
                 _fmt(self.position),
                 self.lag,
                 self._stats["transactions"] / elapsed,
                 self._stats["changes"] / elapsed,
                 len(self.state.anchors),
+                len(self.quarantine.anchors),
+                self.quarantine.count,
             )
         self._stats = {"transactions": 0, "changes": 0, "since": now}
         self._next_log = now + interval

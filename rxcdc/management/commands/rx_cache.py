@@ -55,3 +55,9 @@ class Command(BaseCommand):
                 f"{m['channel']}\t{m['anchor']}\tlsn={m['lsn']}\tdocuments={m['documents']}"
             )
         self.stdout.write(f"{len(rows)} hot anchors")
+        for m in cache.meta.find({"state": "broken"}):
+            if options["channel"] in (None, m["channel"]):
+                self.stdout.write(
+                    f"{m['channel']}\t{m['anchor']}\tquarantined: {m.get('reason')}"
+                    f" (table {m.get('table')}, pk {m.get('pk')})"
+                )
