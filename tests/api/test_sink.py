@@ -150,3 +150,23 @@ def test_tables_of_observed_models_only():
     assert set(sink.tables()) >= {"apiapp_widget", "apiapp_classroom", "apiapp_gadget"}
     assert "apiapp_school" not in sink.tables()
     assert "testapp_message" not in sink.tables()
+
+
+def test_a_change_an_observer_cannot_route_is_skipped_and_the_stream_goes_on(driver, listener):
+    # REPLICA IDENTITY USING INDEX on a non-pk column: a DELETE carries no primary key.
+    with connection.cursor() as cur:
+        cur.execute("CREATE UNIQUE INDEX apiapp_widget_name_uniq ON apiapp_widget (name)")
+        cur.execute(
+            "ALTER TABLE apiapp_widget REPLICA IDENTITY USING INDEX apiapp_widget_name_uniq"
+        )
+    widget = Widget.objects.create(name="w")
+    driver.pump()
+    a = School.objects.create(name="a")
+    listener.join(school_group(a))
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM apiapp_widget WHERE id = %s", [widget.pk])
+        cur.execute("INSERT INTO apiapp_classroom (school_id, name) VALUES (%s, 'later')", [a.pk])
+    driver.pump()  # the worker neither stops nor replays into the same failure
+    assert driver.worker.quarantine.count >= 1
+    (later,) = listener.receive(1)
+    assert (later["action"], later["body"]["name"]) == ("create", "later")
