@@ -10,6 +10,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
+from rxcdc.isolation import TRANSIENT
 from rxcdc.serialize import Row, jsonable
 from rxcdc.state import Delta
 
@@ -18,6 +19,7 @@ __all__ = ["SYSTEM_GROUP", "Publisher", "anchor_group", "channel_group", "update
 PUBLISH_CONCURRENCY = 32
 SYSTEM_GROUP = "rx.system"  # every connection: system messages (rx_broadcast)
 _GROUP_OK = re.compile(r"^[A-Za-z0-9._-]{1,90}$")
+Failure = tuple[int, BaseException]  # (index of the message, why the layer refused it)
 
 
 def channel_group(label: str) -> str:
@@ -92,35 +94,50 @@ class Publisher:
 
     def group_send(
         self, messages: list[tuple[str, dict[str, Any]]], *, ordered: bool = False
-    ) -> None:
-        """Send ``(group, message)`` pairs; returns once the layer accepted all of them.
+    ) -> list[tuple[int, BaseException]]:
+        """Send ``(group, message)`` pairs; returns once the layer took or refused each one.
 
         Concurrent unless ``ordered`` (a consumer in two of the groups then sees list order).
+        Returns the messages the layer refused, as (index, exception): one message (too big,
+        not encodable) must not stop the others. An outage (``rxcdc.isolation.TRANSIENT``) is
+        raised instead, to be retried.
         """
-        if messages and ordered:
-            self._run(self._in_order(messages))
-        elif messages:
-            self._run(self._group_send(messages))
+        if not messages:
+            return []
+        coro = self._in_order(messages) if ordered else self._group_send(messages)
+        failures: list[tuple[int, BaseException]] = self._run(coro)
+        for _index, exc in failures:
+            if isinstance(exc, TRANSIENT):
+                raise exc
+        return failures
 
     def send_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        """Send ``(channel name, message)`` pairs (heat replies)."""
+        """Send ``(channel name, message)`` pairs (heat replies); raises the first failure."""
         if messages:
-            self._run(self._bounded(get_channel_layer().send, messages))
+            for _index, exc in self._run(self._bounded(get_channel_layer().send, messages)):
+                raise exc
 
     def _run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(self.timeout)
 
     @staticmethod
-    async def _in_order(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    async def _in_order(messages: list[tuple[str, dict[str, Any]]]) -> list[Failure]:
         layer = get_channel_layer()
-        for group, message in messages:
-            await layer.group_send(group, message)
+        failures: list[Failure] = []
+        for index, (group, message) in enumerate(messages):
+            try:
+                await layer.group_send(group, message)
+            except Exception as exc:
+                failures.append((index, exc))
+                if isinstance(exc, TRANSIENT):
+                    break
+        return failures
 
-    async def _group_send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        await self._bounded(get_channel_layer().group_send, messages)
+    async def _group_send(self, messages: list[tuple[str, dict[str, Any]]]) -> list[Failure]:
+        return await self._bounded(get_channel_layer().group_send, messages)
 
     @staticmethod
-    async def _bounded(send: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
+    async def _bounded(send: Any, messages: list[tuple[str, dict[str, Any]]]) -> list[Failure]:
         # Concurrent, but within the channel layer's Redis pool (100 connections by default):
         # one send per hot anchor of a large transaction would exhaust it.
         limit = asyncio.Semaphore(PUBLISH_CONCURRENCY)
@@ -129,7 +146,8 @@ class Publisher:
             async with limit:
                 await send(target, message)
 
-        await asyncio.gather(*(one(t, m) for t, m in messages))
+        results = await asyncio.gather(*(one(t, m) for t, m in messages), return_exceptions=True)
+        return [(i, r) for i, r in enumerate(results) if isinstance(r, Exception)]
 
     @staticmethod
     async def _close_layer() -> None:

@@ -13,16 +13,17 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connections
 
-from replication.changes import Chunk, Heartbeat, Transaction
+from replication.changes import Chunk, Heartbeat, Transaction, format_lsn
 from rxcdc import conf
 from rxcdc.cache import Cache, doc_id, restore_loader
 from rxcdc.channels import StateChannel, all_channels
-from rxcdc.fanout import Publisher, anchor_group, channel_group, update_message
+from rxcdc.delivery import Delivery
+from rxcdc.fanout import Publisher, anchor_group
 from rxcdc.heat import Heater, HeatRequest
 from rxcdc.isolation import TRANSIENT, Quarantine, isolating, retrying
 from rxcdc.routing import Batch, Router, Tracked
 from rxcdc.serialize import jsonable, load_rows
-from rxcdc.sinks import Sink
+from rxcdc.sinks import Sink, sink_messages
 from rxcdc.state import AnchorKey, Delta, HotState
 from rxcdc.visibility import wait_until_visible
 
@@ -64,10 +65,7 @@ class Worker:
             self.state,
         )
         self.position = 0  # commit LSN of the last transaction fully handled
-        # Anchors sent a part of the current transaction → the next part's number.
-        self._parts: dict[AnchorKey, int] = {}
         self._in_transaction = False
-        self._published: dict[AnchorKey, int] = {}  # last update LSN sent per anchor
         self._visible: set[int] = set()  # the transaction already checked by wait_until_visible
         self._next_cool = 0.0
         self._next_poll = 0.0
@@ -77,10 +75,11 @@ class Worker:
         self.slot_lock: Any = None  # replication.leader.SlotLock, set by rxcdc.runner
         self.lag = 0.0  # seconds from the last transaction's commit to its acknowledgement
         self.outages = 0  # failed attempts to reach a service, for monitoring and tests
-        self.quarantine = Quarantine()  # anchors whose state could not be produced
-        self._load = isolating(load_rows)  # a fault raises RowError naming its row
         # Seconds spent per stage since start (route, serialize, cache, publish): see make bench.
         self.timings: dict[str, float] = defaultdict(float)
+        self.quarantine = Quarantine()  # anchors whose state could not be produced
+        self._load = isolating(load_rows)  # a fault raises RowError naming its row
+        self.delivery = Delivery(cache, publisher, self._quarantine, self.timings)
 
     def tables(self) -> list[str]:
         """Tables whose changes this worker needs (for the stream's table filter)."""
@@ -93,7 +92,7 @@ class Worker:
         """Rebuild the in-memory state of hot anchors from the cache (after a restart)."""
         self.position = position
         self.state = self.router.state = HotState()
-        self._published.clear()
+        self.delivery.chain.clear()
         by_channel: dict[str, list[Any]] = defaultdict(list)
         for meta in self.cache.hot_anchors():
             if meta["channel"] in self.channels:
@@ -111,11 +110,11 @@ class Worker:
                     repaired.append(key)
                 # What clients may have applied: their next update names it (prev_lsn), so
                 # one that missed the last message before a crash resumes from the cache.
-                self._published[key] = last.get(jsonable(key[1]), position)
+                self.delivery.chain[key] = last.get(jsonable(key[1]), position)
         for key, failure in self.cache.broken_anchors(self.channels):
             self.quarantine.anchors[key] = failure
         self._announce_resets(repaired)
-        log.info("restored %d hot anchors at %s", len(self.state.anchors), _fmt(position))
+        log.info("restored %d hot anchors at %s", len(self.state.anchors), format_lsn(position))
 
     def _restore_anchor(
         self, key: AnchorKey, model: Any, docs: list[dict[str, Any]], position: int
@@ -185,7 +184,7 @@ class Worker:
     def apply_chunk(self, chunk: Chunk) -> None:
         """Route, refresh, write and publish one chunk of a transaction."""
         if chunk.index == 0:
-            self._parts.clear()
+            self.delivery.begin()
         broken = False
         result: Refreshed | None = None
 
@@ -204,7 +203,17 @@ class Worker:
         deltas, resets, created, extra = result
         lsn = chunk.transaction.commit_lsn
         # State is updated: delivery is idempotent (LSN-guarded writes), so retry it as a unit.
-        self._retrying(lambda: self._deliver(deltas, lsn, chunk, resets, created, extra))
+        self._retrying(
+            lambda: self.delivery.deliver(
+                deltas,
+                lsn,
+                chunk.last,
+                resets=resets,
+                created=created,
+                extra=extra,
+                skip=self.quarantine.anchors.__contains__,
+            )
+        )
 
     def _refresh(self, chunk: Chunk) -> Refreshed:
         started = time.perf_counter()
@@ -231,7 +240,11 @@ class Worker:
                     raise
                 except Exception as exc:
                     self._quarantine(key, exc)
-        extra = [m for sink in self.sinks for m in self._sink_messages(sink, chunk)]
+        extra: list[tuple[str, dict[str, Any]]] = []
+        for sink in self.sinks:
+            messages, skipped = sink_messages(sink, chunk)
+            extra += messages
+            self.quarantine.count += skipped
         self.timings["route"] += routed - started
         self.timings["serialize"] += time.perf_counter() - routed
         return deltas, batch.reload, batch.created, extra
@@ -262,137 +275,6 @@ class Worker:
                 self._quarantine(key, exc)
         return deltas
 
-    def _sink_messages(self, sink: Sink, chunk: Chunk) -> list[tuple[str, dict[str, Any]]]:
-        """A sink's messages for a chunk; a change the sink fails on is skipped and logged."""
-        try:
-            return list(sink.messages(chunk))
-        except TRANSIENT:
-            raise
-        except Exception:
-            pass
-        out: list[tuple[str, dict[str, Any]]] = []
-        for change in chunk.changes:
-            one = Chunk(chunk.transaction, [change], chunk.index, chunk.last)
-            try:
-                out += sink.messages(one)
-            except TRANSIENT:
-                raise
-            except Exception:
-                self.quarantine.count += 1
-                log.exception(
-                    "sink %s failed on %s of %s at %s; skipped",
-                    type(sink).__name__,
-                    type(change).__name__,
-                    getattr(change, "table", "?"),
-                    _fmt(chunk.transaction.commit_lsn),
-                )
-        return out
-
-    def _deliver(
-        self,
-        deltas: dict[AnchorKey, Delta],
-        lsn: int,
-        chunk: Chunk,
-        resets: set[AnchorKey],
-        created: set[AnchorKey],
-        extra: list[tuple[str, dict[str, Any]]],
-    ) -> None:
-        started = time.perf_counter()
-        writes: dict[str, dict[Any, Delta]] = {}
-        keyed: list[tuple[AnchorKey, dict[str, Any]]] = []
-        for key, delta in deltas.items():
-            if key in self.quarantine.anchors:
-                continue
-            if not delta and key not in resets and not (chunk.last and key in self._parts):
-                continue
-            writes.setdefault(key[0], {})[key[1]] = delta
-            keyed.append((key, self._update(key, lsn, delta, chunk.last, reset=key in resets)))
-        if chunk.last:
-            for key in set(self._parts) - set(deltas) - set(self.quarantine.anchors):
-                keyed.append((key, self._update(key, lsn, Delta(), True)))
-        # The cache first: a client is never ahead of it, so a worker that restarts after a
-        # crash (diffing against the cache) cannot leave a client holding what it never wrote.
-        for label, by_anchor in writes.items():
-            self._write_isolated(label, by_anchor, lsn)
-        written = time.perf_counter()
-        messages = [(anchor_group(*k), m) for k, m in keyed if k not in self.quarantine.anchors]
-        messages += [
-            (
-                channel_group(label),
-                {
-                    "type": "rx.anchor_created",
-                    "channel": label,
-                    "anchor": jsonable(anchor),
-                    "lsn": lsn,
-                },
-            )
-            for label, anchor in created
-        ]
-        self._publish_isolated(messages)
-        self.publisher.group_send(extra, ordered=True)  # sinks' order matters (group moves)
-        self.timings["cache"] += written - started
-        self.timings["publish"] += time.perf_counter() - written
-
-    def _update(
-        self, key: AnchorKey, lsn: int, delta: Delta, last: bool, *, reset: bool = False
-    ) -> dict[str, Any]:
-        """The next message of this transaction for one anchor: parts count 0, 1, 2, ..."""
-        if reset:
-            return {"type": "rx.reset", "channel": key[0], "anchor": jsonable(key[1]), "lsn": lsn}
-        part = self._parts.get(key, 0)
-        self._parts[key] = part + 1
-        msg = update_message(*key, lsn, delta, part=part, last=last)
-        msg["prev_lsn"] = self._chain(key, lsn, last)
-        return msg
-
-    def _write_isolated(self, label: str, by_anchor: dict[Any, Delta], lsn: int) -> None:
-        try:
-            self.cache.write_many(label, by_anchor, lsn)
-            return
-        except TRANSIENT:
-            raise
-        except Exception:
-            log.info("a cache write of %s failed; writing anchor by anchor", label)
-        for anchor, delta in by_anchor.items():
-            try:
-                self.cache.write_many(label, {anchor: delta}, lsn)
-            except TRANSIENT:
-                raise
-            except Exception as exc:
-                self._quarantine((label, anchor), exc)
-
-    def _publish_isolated(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        try:
-            self.publisher.group_send(messages)
-            return
-        except TRANSIENT:
-            raise
-        except Exception:
-            log.info("publishing %d messages failed; publishing one by one", len(messages))
-        for group, message in messages:
-            try:
-                self.publisher.group_send([(group, message)])
-            except TRANSIENT:
-                raise
-            except Exception as exc:
-                channel = self.channels.get(message.get("channel", ""))
-                if channel is None:
-                    raise
-                pk = channel.state().root.model._meta.pk.to_python(message["anchor"])
-                self._quarantine((message["channel"], pk), exc)
-
-    def _chain(self, key: AnchorKey, lsn: int, last: bool) -> int | None:
-        """The LSN of the last transaction whose update an anchor got whole (None after a heat).
-
-        Consumers notice a lost message by the gap (channel layers drop messages: the pub/sub
-        layer during a Redis disconnect, RedisChannelLayer over a consumer's capacity; a worker
-        restarted mid-transaction sends it again from part 0 and names its partly written LSN).
-        """
-        prev = self._published.get(key)
-        if last:
-            self._published[key] = lsn
-        return prev
-
     def _reload(self, key: AnchorKey, lsn: int) -> Delta:
         """Re-read a whole anchor (after TRUNCATE, or when its row appears again)."""
         label, anchor = key
@@ -422,8 +304,7 @@ class Worker:
             failure.pk,
         )
         self.state.cool(key)
-        self._published.pop(key, None)
-        self._parts.pop(key, None)
+        self.delivery.forget(key)
         self.cache.mark_broken(label, anchor, failure)
         self.publisher.group_send(
             [
@@ -486,7 +367,6 @@ class Worker:
         wanted: dict[AnchorKey, Any] = {}
         keys: list[tuple[HeatRequest, AnchorKey]] = []
         for req in requests:
-            reply = {"type": "rx.hot", "channel": req.label, "anchor": req.anchor}
             channel = self.channels.get(req.label)
             try:
                 if channel is None:
@@ -494,45 +374,22 @@ class Worker:
                 model = channel.state()
                 key = (req.label, model.root.model._meta.pk.to_python(req.anchor))
             except (LookupError, ValueError, TypeError, ValidationError) as exc:
-                replies.append((req.reply, {**reply, "error": str(exc)}))
+                replies.append(_hot(req, error=str(exc)))
                 continue
             if key not in self.state.anchors:
                 wanted[key] = model
             keys.append((req, key))
-        failed: dict[AnchorKey, str] = {}
-        if wanted:
-            failed = self._heat_new(wanted)
-            healed = [k for k in wanted if k in self.quarantine.anchors and k not in failed]
-            for key in healed:
-                self.quarantine.heal(key)
-            self._announce_resets(healed)  # clients that got its error reload it
+        failed = self._heat_new(wanted) if wanted else {}
+        healed = [k for k in wanted if k in self.quarantine.anchors and k not in failed]
+        for key in healed:
+            self.quarantine.heal(key)
+        self._announce_resets(healed)  # clients that got its error reload it
         for req, key in keys:
             if key in failed:
-                replies.append(
-                    (
-                        req.reply,
-                        {
-                            "type": "rx.hot",
-                            "channel": req.label,
-                            "anchor": req.anchor,
-                            "error": f"heat failed: {failed[key]}",
-                        },
-                    )
-                )
-        keys = [(req, key) for req, key in keys if key not in failed]
-        for req, key in keys:
-            replies.append(
-                (
-                    req.reply,
-                    {
-                        "type": "rx.hot",
-                        "channel": req.label,
-                        "anchor": req.anchor,
-                        "lsn": self.position,
-                        "exists": self.state.anchors[key].exists,
-                    },
-                )
-            )
+                replies.append(_hot(req, error=f"heat failed: {failed[key]}"))
+            else:
+                exists = self.state.anchors[key].exists
+                replies.append(_hot(req, lsn=self.position, exists=exists))
         self.publisher.send_many(replies)
 
     def _heat_new(self, wanted: dict[AnchorKey, Any]) -> dict[AnchorKey, str]:
@@ -580,26 +437,13 @@ class Worker:
         ]
         for key in keys:
             self.cool(key)
-        self.publisher.group_send(
-            [
-                (
-                    anchor_group(*k),
-                    {
-                        "type": "rx.reset",
-                        "channel": k[0],
-                        "anchor": jsonable(k[1]),
-                        "lsn": self.position,
-                    },
-                )
-                for k in keys
-            ]
-        )
+        self._announce_resets(keys)
         log.info("cleared %d anchors on request", len(keys))
 
     def cool(self, key: AnchorKey) -> None:
         """Forget an anchor and remove its documents."""
         self.state.cool(key)
-        self._published.pop(key, None)
+        self.delivery.forget(key)
         self.cache.cool(*key)
         log.debug("cooled %s:%s", *key)
 
@@ -610,7 +454,7 @@ class Worker:
             log.info(
                 "at %s, lag %.3fs: %.1f tx/s, %.0f changes/s, %d hot anchors, "
                 "%d quarantined (%d faults isolated since start)",
-                _fmt(self.position),
+                format_lsn(self.position),
                 self.lag,
                 self._stats["transactions"] / elapsed,
                 self._stats["changes"] / elapsed,
@@ -633,13 +477,14 @@ class Worker:
         retrying(step, outage)
 
 
+def _hot(req: HeatRequest, **fields: Any) -> tuple[str, dict[str, Any]]:
+    """The worker's answer to a heat request (``lsn`` and ``exists``, or ``error``)."""
+    return req.reply, {"type": "rx.hot", "channel": req.label, "anchor": req.anchor, **fields}
+
+
 def _wal_now() -> int:
     """The server's current WAL write position (an LSN)."""
     with connections[conf.get("RX_DATABASE")].cursor() as cur:
         cur.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
         row = cur.fetchone()
     return int(row[0]) if row else 0
-
-
-def _fmt(lsn: int) -> str:
-    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"

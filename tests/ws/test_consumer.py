@@ -229,8 +229,8 @@ def lose_next(publisher, kind):
     def lossy(messages, *, ordered=False):
         if not lost and any(m["type"] == kind for _, m in messages):
             lost.extend(messages)
-            return
-        publish(messages, ordered=ordered)
+            return []  # "accepted": the layer loses them without an error, as Redis pub/sub does
+        return publish(messages, ordered=ordered)
 
     publisher.group_send = lossy
     return lost
