@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rxcdc.layers import Layer, StateModel
+from rxcdc.layers import Layer, Relation, StateModel
 from rxcdc.serialize import Row
 
 __all__ = ["AnchorKey", "AnchorState", "Delta", "HotState", "Loader"]
@@ -86,8 +86,9 @@ class HotState:
         # M2M through rows we have seen: (through table, through pk) → parent pks.
         self.through: dict[tuple[str, Any], dict[Any, int]] = defaultdict(dict)
         self._missing: list[tuple[AnchorState, Layer, Any]] = []
-        # Children whose parents' lists must be re-read: (anchor, layer, pk, new parent FK).
-        self._relist: list[tuple[AnchorState, Layer, Any, Any]] = []
+        # Children whose parents' lists must be re-read: (anchor, layer, pk, reverse-FK
+        # parents, or None to look them up).
+        self._relist: list[tuple[AnchorState, Layer, Any, tuple[Any, ...] | None]] = []
 
     # -- heat and cool ------------------------------------------------------------------------
 
@@ -142,11 +143,11 @@ class HotState:
             for anchor, layer, pk in self._missing:
                 deltas[anchor.key].missing += 1
                 if first:
-                    self._relist.append((anchor, layer, pk, None))
-            for anchor, layer, pk, parent_fk in self._relist:
+                    self._relist.append((anchor, layer, pk, None))  # parents unknown: scan
+            for anchor, layer, pk, parent_fks in self._relist:
                 if anchor.key not in self.anchors or layer.parent is None:
                     continue
-                for ppk in self._parents_listing(anchor, layer, pk, parent_fk):
+                for ppk in self._parents_listing(anchor, layer, pk, parent_fks):
                     dirty[anchor.key].add((layer.parent, ppk))
             self._missing, self._relist, first = [], [], False
             for key, delta in self._refresh_once(dirty, loader).items():
@@ -154,21 +155,24 @@ class HotState:
         self._fill_owners(deltas)
 
     def _parents_listing(
-        self, anchor: AnchorState, layer: Layer, pk: Any, parent_fk: Any
+        self, anchor: AnchorState, layer: Layer, pk: Any, parent_fks: tuple[Any, ...] | None
     ) -> set[Any]:
-        """Member rows of ``layer.parent`` in this anchor whose lists hold (or should hold) pk."""
+        """Member rows of ``layer.parent`` in this anchor whose lists hold (or should hold) pk.
+
+        A reverse-FK child names its parents itself (its old and new FK values); otherwise
+        the anchor's parent rows are scanned for a link to ``pk``.
+        """
         parent = layer.parent
         if parent is None:
             return set()
+        if layer.relation is Relation.REVERSE and parent_fks is not None:
+            return {fk for fk in parent_fks if (parent, fk) in anchor.records}
         name = layer.field_name or ""
-        found = {
+        return {
             ppk
             for (lyr, ppk), rec in anchor.records.items()
             if lyr is parent and rec.row is not None and pk in rec.row.links.get(name, ())
         }
-        if parent_fk is not None and (parent, parent_fk) in anchor.records:
-            found.add(parent_fk)  # a reverse FK child now pointing at a member parent
-        return found
 
     def _fill_owners(self, deltas: dict[AnchorKey, Delta]) -> None:
         """Record, for each upserted parent, the owner of every child its scoped lists name.
@@ -219,13 +223,13 @@ class HotState:
                 if rec is None or rec.row is None:
                     continue
                 row = fresh[layer].get(pk)
+                old = rec.row
                 if row is None:
                     gone.append((anchor, layer, pk))
-                    self._relist.append((anchor, layer, pk, None))
+                    self._relist.append((anchor, layer, pk, (old.parent_fk,)))
                     continue
-                old = rec.row
                 if old.user != row.user or old.order != row.order:
-                    self._relist.append((anchor, layer, pk, row.parent_fk))
+                    self._relist.append((anchor, layer, pk, (old.parent_fk, row.parent_fk)))
                 if layer.user_key and old.user != row.user:
                     # A resuming client of an earlier owner learns from this that it lost it.
                     row.former = sorted({*old.former, old.user} - {row.user}, key=repr)
