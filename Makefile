@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rxcdc-installed
 
-.PHONY: setup system venv node example-node demo test lint bench clean
+.PHONY: setup system venv node example-node demo test lint bench soak clean
 
 setup: system venv node example-node
 
@@ -42,6 +42,13 @@ lint: venv
 
 bench: setup
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
+
+# The exactness state machine with fresh seeds for MINUTES minutes; prints a summary line
+# (examples, steps, worker kills, client (re)connects, divergences).
+MINUTES ?= 10
+soak: setup
+	RX_SOAK_SECONDS=$$(( $(MINUTES) * 60 )) $(BIN)/python -m pytest -s -p no:cacheprovider \
+		tests/exact/test_state_machine.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -12,6 +12,7 @@ from django.urls import path
 
 django.setup()
 
+from tests.exactapp.channels import BoardChannel  # noqa: E402
 from tests.testapp.channels import BoardsChannel, RoomChannel  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -23,6 +24,7 @@ application = ProtocolTypeRouter(
                     [
                         path("ws/room/<int:room>/", RoomChannel.as_asgi()),
                         path("ws/boards/", BoardsChannel.as_asgi()),
+                        path("ws/exact/board/<int:board>/", BoardChannel.as_asgi()),
                     ]
                 )
             )

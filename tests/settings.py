@@ -20,6 +20,7 @@ INSTALLED_APPS = [
     "tests.testapp",
     "rxcdc.api",
     "tests.apiapp",
+    "tests.exactapp",
 ]
 if os.environ.get("RX_WITHOUT_RXCDC"):
     # The writer-overhead benchmark's baseline: the same models, no rxcdc at all.

@@ -1,0 +1,13 @@
+"""The channel the exactness state machine watches: one board per connection."""
+
+from rxcdc.channels import StateChannel
+from tests.exactapp.serializers import BoardSerializer
+
+
+class BoardChannel(StateChannel):
+    class Meta:
+        anchor = BoardSerializer()
+        route = "ws/exact/board/<int:board>/"  # as in tests/asgi.py (for makefrontend)
+
+    def has_permission(self, user, **kwargs):
+        return user.is_authenticated
