@@ -28,6 +28,7 @@ __all__ = ["AnchorFeeds", "Feed"]
 log = logging.getLogger("rxcdc.feeds")
 
 SNAPSHOT_BATCH = 500
+HEAT_RETRY = 2.0  # seconds without an answer before a heat request is sent again
 
 
 @dataclass
@@ -129,11 +130,23 @@ class AnchorFeeds:
         waiter = asyncio.get_running_loop().create_future()
         self.heat_waiters[key] = waiter
         ttl = self._ttl()
-        await sync_to_async(heater().request, thread_sensitive=False)(
-            HeatRequest(self.label, key, self.channel_name), ttl
-        )
+        request = HeatRequest(self.label, key, self.channel_name)
+        deadline = asyncio.get_running_loop().time() + float(conf.get("RX_HEAT_TIMEOUT"))
         try:
-            reply = await asyncio.wait_for(waiter, float(conf.get("RX_HEAT_TIMEOUT")))
+            # Asked again until answered: a worker killed after taking the request, or a reply
+            # lost in the channel layer, must not leave the anchor unloaded. Answering twice is
+            # harmless (the second finds the anchor hot).
+            while True:
+                await sync_to_async(heater().request, thread_sensitive=False)(request, ttl)
+                remaining = deadline - asyncio.get_running_loop().time()
+                try:
+                    reply = await asyncio.wait_for(
+                        asyncio.shield(waiter), min(HEAT_RETRY, max(remaining, 0.0))
+                    )
+                    break
+                except TimeoutError:
+                    if asyncio.get_running_loop().time() >= deadline:
+                        raise
         except TimeoutError:
             log.error(
                 "no replication worker answered a heat request for %s:%s within %ss: "
