@@ -32,6 +32,7 @@ from rest_framework.renderers import JSONRenderer
 from replication.heartbeat import HEARTBEAT_PREFIX
 from rxcdc import protocol
 from rxcdc.cache import collection_name
+from rxcdc.heat import HEAT_QUEUE
 from rxcdc.testing.oracle import diff, ground_truth
 from rxcdc.testing.reference import ReferenceClient, frame_log, schema_of
 from rxcdc.testing.services import LocalServices, free_port
@@ -138,6 +139,32 @@ class Stack:
         if self.worker is not None:
             self.dead_workers.append(self.worker.pid)
         self.worker = None
+
+    @contextlib.contextmanager
+    def worker_paused(self) -> Iterator[None]:
+        """SIGSTOP rx_replicate for the block: what happens meanwhile meets it all at once."""
+        self.ensure_worker()
+        proc = self.worker
+        assert proc is not None
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            proc.send_signal(signal.SIGCONT)
+
+    def wait_heat_request(self, board: int) -> None:
+        """Wait until a snapshot request for ``board`` is queued for the worker."""
+        r = redis.Redis.from_url(self.services.redis.url)
+        try:
+
+            def queued() -> bool:
+                return any(
+                    json.loads(item)["anchor"] == board for item in r.lrange(HEAT_QUEUE, 0, -1)
+                )
+
+            self._wait(queued, f"a snapshot request for board {board} is queued", 10)
+        finally:
+            r.close()
 
     def ensure_worker(self) -> None:
         """Restart a worker the test killed; a worker that died on its own is a failure."""

@@ -70,7 +70,9 @@ ops: st.SearchStrategy[Op] = st.one_of(
     st.builds(OPS.drop_cover, board=picks),
     st.builds(OPS.big_transaction, updates=st.integers(21, 60), repeat=st.integers(1, 25)),
     st.builds(OPS.savepoint_rollback, card=picks, title=texts),
-    st.builds(OPS.truncate, what=st.sampled_from(sorted(TRUNCATABLE))),
+    st.builds(
+        OPS.truncate, what=st.sampled_from(sorted(TRUNCATABLE)), updates=st.sampled_from([0, 100])
+    ),
 )
 
 
@@ -163,6 +165,22 @@ class ExactMachine(RuleBasedStateMachine):
             self.work.run(op)
         self.clients[slot].connect(resume=resume)
         SUMMARY.connects += 1
+
+    @rule(
+        slot=st.integers(0, len(SLOTS) - 1),
+        resume=st.booleans(),
+        batch=st.lists(ops, max_size=3),
+    )
+    def connect_while_paused(self, slot: int, resume: bool, batch: list[Op]) -> None:
+        """Writes and a snapshot request while the worker is stopped (SIGSTOP): on SIGCONT it
+        streams the writes, then answers the request, in that order every time."""
+        self._step()
+        with self.stack.worker_paused():
+            for op in batch:
+                self.work.run(op)
+            self.clients[slot].connect(resume=resume)
+            SUMMARY.connects += 1
+            self.stack.wait_heat_request(self.work.boards[SLOTS[slot][1]])
 
     @rule(batch=st.lists(ops, max_size=3), mid=st.booleans())
     def kill_worker(self, batch: list[Op], mid: bool) -> None:

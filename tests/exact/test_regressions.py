@@ -74,3 +74,13 @@ def test_chunked_transaction_parts_are_numbered_without_gaps():
         state.exact()
         state.write(op=OPS.big_transaction(updates=42, repeat=21))
         state.exact()
+
+
+def test_client_whose_snapshot_request_meets_a_reset_loads_the_board():
+    # The second client asks for the board while the worker streams a long transaction that
+    # ends in a TRUNCATE: the reset reaches it while it waits for the snapshot reply.
+    with replay(columns=[[1], []], settings=False) as state:
+        state.connect(slot=0, resume=False)
+        state.exact()
+        state.connect_during(slot=1, resume=False, batch=[OPS.truncate(what="cards", updates=100)])
+        state.exact()

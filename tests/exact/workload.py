@@ -392,6 +392,16 @@ class Workload:
                 self._delete_card(c)
             self.conn.execute("UPDATE exactapp_card SET position = position + 1 WHERE id = %s", [c])
 
-    def truncate(self, what: str) -> None:
-        """TRUNCATE a tracked table (every example's rows go; only this one is watched)."""
-        self.conn.execute(f"TRUNCATE {TRUNCATABLE[what]}")
+    def truncate(self, what: str, updates: int) -> None:
+        """TRUNCATE a tracked table at the end of a transaction of ``updates`` card updates
+        (every example's rows go; only this one's are watched)."""
+        cards = self.ids("card")
+        with self.conn.transaction():
+            # TRUNCATE refuses to follow deferred FK checks still pending in its transaction.
+            self.conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            for i in range(updates if cards else 0):
+                self.conn.execute(
+                    "UPDATE exactapp_card SET title = %s WHERE id = %s",
+                    [f"before truncate {i}", cards[i % len(cards)]],
+                )
+            self.conn.execute(f"TRUNCATE {TRUNCATABLE[what]}")
