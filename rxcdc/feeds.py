@@ -164,7 +164,10 @@ class AnchorFeeds:
             )
             return None
         finally:
-            self.heat_waiters.pop(key, None)
+            # Only our own: a reset may have started a newer load of this anchor whose waiter
+            # registered while this (cancelled) one unwound.
+            if self.heat_waiters.get(key) is waiter:
+                del self.heat_waiters[key]
         if "error" in reply:
             await self.send_frame(protocol.error("snapshot_failed", reply["error"], anchor=key))
             return None
