@@ -35,7 +35,7 @@ from rxcdc.cache import collection_name
 from rxcdc.heat import HEAT_QUEUE
 from rxcdc.testing.oracle import diff, ground_truth
 from rxcdc.testing.reference import ReferenceClient, frame_log, schema_of
-from rxcdc.testing.services import LocalServices, free_port
+from rxcdc.testing.services import LocalServices, _die_with_parent, free_port, stop_process
 from tests.exact.verdict import SUMMARY, classify, divergence
 from tests.exact.workload import Workload
 from tests.exact.wsclient import LiveClient
@@ -99,7 +99,15 @@ class Stack:
         with log.open("ab") as out:
             out.write(f"--- start {datetime.now(UTC).isoformat()}\n".encode())
             out.flush()
-            return subprocess.Popen(argv, env=self.env, cwd=ROOT, stdout=out, stderr=out)
+            # Children die with the test process even when it is killed (no stray workers).
+            return subprocess.Popen(
+                argv,
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=out,
+                preexec_fn=_die_with_parent,
+            )
 
     def _log_tail(self, name: str, size: int = 3000) -> str:
         path = self.run / name
@@ -207,13 +215,7 @@ class Stack:
     def close(self) -> None:
         """Stop both processes, drop the slot and the cache database."""
         for proc in (self.daphne, self.worker):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
+            stop_process(proc, signal.SIGTERM, timeout=30)
         if self.worker is not None:
             self.dead_workers.append(self.worker.pid)
         self.worker = self.daphne = None

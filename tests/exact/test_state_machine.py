@@ -17,8 +17,8 @@ from tests.exact.machine import ExactMachine, machine_stack
 from tests.exact.verdict import SUMMARY
 
 SOAK_SECONDS = float(os.environ.get("RX_SOAK_SECONDS", "0"))
-EXAMPLES = int(os.environ.get("RX_EXACT_EXAMPLES", "6"))
-STEPS = int(os.environ.get("RX_EXACT_STEPS", "25"))
+EXAMPLES = int(os.environ.get("RX_EXACT_EXAMPLES", "30"))
+STEPS = int(os.environ.get("RX_EXACT_STEPS", "40"))
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
