@@ -377,6 +377,7 @@ class Stack:
 def running_stack(services: LocalServices, run: Path) -> Iterator[Stack]:
     """A started stack, always stopped and cleaned up afterwards; prints the run summary."""
     stack = Stack(services, run)
+    SUMMARY.reset()
     try:
         stack.start_daphne()
         stack.start_worker()

@@ -131,12 +131,14 @@ class ExactMachine(RuleBasedStateMachine):
         self._step()
         self.work.run(op)
 
-    @rule(batch=st.lists(ops, min_size=2, max_size=4))
-    def burst(self, batch: list[Op]) -> None:
-        """Several operations back to back: the worker sees them without a pause."""
+    @rule(batch=st.lists(ops, min_size=1, max_size=4), paused=st.booleans())
+    def burst(self, batch: list[Op], paused: bool) -> None:
+        """Operations back to back. ``paused``: while the worker is stopped (SIGSTOP),
+        so that it reads the first transaction only after the last one committed."""
         self._step()
-        for op in batch:
-            self.work.run(op)
+        with self.stack.worker_paused() if paused else contextlib.nullcontext():
+            for op in batch:
+                self.work.run(op)
 
     @rule(slot=st.integers(0, len(SLOTS) - 1), resume=st.booleans())
     def connect(self, slot: int, resume: bool) -> None:

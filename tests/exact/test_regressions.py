@@ -34,7 +34,19 @@ def test_update_then_delete_drops_id_from_parent_list():
     with replay(columns=[[2], []], settings=False) as state:
         state.connect(slot=0, resume=False)
         state.exact()
-        state.write(op=OPS.update_then_delete_card(card=0, title="a"))
+        # Paused: the worker reads the UPDATE only once the DELETE has committed.
+        state.burst(batch=[OPS.update_then_delete_card(card=0, title="a")], paused=True)
+        state.exact()
+
+
+def test_note_added_then_its_card_deleted_drops_the_card_from_the_column():
+    # The same race as an UPDATE then a DELETE, through a change in the card's subtree.
+    with replay(columns=[[2], []], settings=False) as state:
+        state.connect(slot=0, resume=False)
+        state.exact()
+        state.burst(
+            batch=[OPS.add_note(card=0, user=0, text="a"), OPS.delete_card(card=0)], paused=True
+        )
         state.exact()
 
 

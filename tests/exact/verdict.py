@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 class Divergence(AssertionError):
@@ -61,6 +61,11 @@ class Summary:
     connects: int = 0
     divergences: int = 0  # settles that failed (shrinking replays count too)
     failures: int = 0  # failing examples reported by hypothesis
+
+    def reset(self) -> None:
+        """Start counting again (one summary per run of the harness)."""
+        for f in fields(self):
+            setattr(self, f.name, f.default)
 
     def line(self) -> str:
         """One line: examples, steps, worker kills, client (re)connects, divergences."""
