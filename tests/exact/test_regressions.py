@@ -78,6 +78,20 @@ def test_note_handed_to_another_user_leaves_one_list_and_joins_the_other():
         state.exact()
 
 
+def test_resumed_client_keeps_its_own_note_in_a_changed_card():
+    # The card changed while the client was away, its note did not: the delta resume sends
+    # the card (with its list of notes) but not the note.
+    with replay(columns=[[1], []], settings=False) as state:
+        state.connect(slot=0, resume=False)
+        state.write(op=OPS.add_note(card=0, user=0, text="a"))
+        state.exact()
+        state.disconnect(slot=0)
+        state.write(op=OPS.update_card(card=0, title="b", payload=0))
+        state.exact()
+        state.connect(slot=0, resume=True)
+        state.exact()
+
+
 def test_chunked_transaction_parts_are_numbered_without_gaps():
     # 21 updates of board 0's card, then 21 of board 1's: part 0 holds nothing of board 1.
     with replay(columns=[[1], [1]], settings=False) as state:
