@@ -4,7 +4,9 @@ Writes come from a psycopg connection of their own (``Workload``); clients are r
 connections (``LiveClient``). ``Stack.settle`` is the quiescence point: it waits until the worker
 has acknowledged everything written so far, then until every connected client holds exactly
 the database (``ground_truth`` per user) and the cache of every watched board equals DRF's
-unscoped output; a deadline turns a difference into a ``Divergence`` with the diff.
+unscoped output. A difference that outlives the deadline, or that stays while no frame arrives
+for ``QUIET`` seconds, is a ``Divergence`` carrying ``oracle.diff``'s lines and the path of the
+frame logs and server logs saved for it.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ def unscoped_truth(board: int) -> dict[str, Any] | None:
     instance = Board.objects.filter(pk=board).first()
     if instance is None:
         return None
-    return json.loads(JSONRenderer().render(BoardSerializer(instance).data))  # type: ignore[no-any-return]
+    data: dict[str, Any] = json.loads(JSONRenderer().render(BoardSerializer(instance).data))
+    return data
 
 
 class Stack:
@@ -270,10 +273,11 @@ class Stack:
         self.watch.execute("SELECT pg_logical_emit_message(true, 'rx_exact_flush', '')")
         return _lsn(before)
 
-    def settle(self, clients: list[tuple[LiveClient, int, int]], boards: list[int]) -> None:
+    def settle(self, clients: list[tuple[LiveClient, int, int]]) -> None:
         """Wait for quiescence, then require exactness of every client and of the cache.
 
-        ``clients``: (client, board, user id) of every connected client.
+        ``clients``: (client, board, user id) of every connected client. The cache is checked
+        for their boards (others may be cooling: their documents go before their meta).
         """
         self.ensure_worker()
         target = self.barrier()

@@ -122,7 +122,7 @@ class ExactMachine(RuleBasedStateMachine):
             for client, (user, board) in zip(self.clients, SLOTS, strict=True)
             if client.connected
         ]
-        self.stack.settle(connected, self.work.boards)
+        self.stack.settle(connected)
         self.checked = self.steps
 
     @rule(op=ops)
