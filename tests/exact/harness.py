@@ -75,6 +75,7 @@ class Stack:
     """rx_replicate + daphne on one database, slot and cache database, and their clients."""
 
     def __init__(self, services: LocalServices, run: Path) -> None:
+        self.made: list[LiveClient] = []  # every client of the run, in order
         self.services, self.run = services, run
         self.database = connection.settings_dict["NAME"]
         self.dsn = services.postgres.dsn(self.database)
@@ -234,7 +235,9 @@ class Stack:
     def client(self, name: str, board: int, token: str) -> LiveClient:
         """A (not yet connected) client of ``board`` authenticating with ``token``."""
         url = f"ws://127.0.0.1:{self.port}/ws/exact/board/{board}/"
-        return LiveClient(name, url, f"http://127.0.0.1:{self.port}", token, SCHEMA)
+        client = LiveClient(name, url, f"http://127.0.0.1:{self.port}", token, SCHEMA)
+        self.made.append(client)
+        return client
 
     def workload(self, users: list[int]) -> Workload:
         """Raw-SQL writes through this stack's own connection."""

@@ -8,12 +8,16 @@ summary line; ``RX_EXACT_SEED`` replays one seed.
 import os
 import time
 import traceback
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis.stateful import run_state_machine_as_test
 
+from rxcdc.testing.reference import frame_log, replay
+from tests.exact.harness import SCHEMA
 from tests.exact.machine import ExactMachine, machine_stack
+from tests.exact.test_store_replay import disagreements, run_store
 from tests.exact.verdict import SUMMARY
 
 SOAK_SECONDS = float(os.environ.get("RX_SOAK_SECONDS", "0"))
@@ -59,7 +63,7 @@ def _soak(deadline: float) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(int(SOAK_SECONDS) + 1500)
-def test_clients_and_cache_equal_the_database_after_any_workload(stack):
+def test_clients_and_cache_equal_the_database_after_any_workload(stack, tmp_path):
     if SOAK_SECONDS:
         failures = _soak(time.monotonic() + SOAK_SECONDS)
         assert not failures, f"{len(failures)} failing runs; the first:\n{failures[0]}"
@@ -76,3 +80,46 @@ def test_clients_and_cache_equal_the_database_after_any_workload(stack):
         ),
     )
     assert SUMMARY.steps >= EXAMPLES  # the machine really ran
+    _store_agrees_on_the_run(stack, tmp_path)
+
+
+# Error codes on which the TypeScript runtime drops the socket and reconnects by itself: a log
+# with one cannot be replayed frame for frame (see frontend/test/replay.test.ts).
+RECONNECTING = {"worker_unavailable", "snapshot_failed"}
+
+
+def _store_agrees_on_the_run(stack, tmp_path) -> None:
+    """Every frame log of the run, replayed through the real store.ts, ends where ours did."""
+    logs, refs = {}, {}
+    for i, client in enumerate(stack.made):
+        for j, ref in enumerate(client.history):
+            if not ref.frames or ref.violations:
+                continue
+            if any(e.get("code") in RECONNECTING for e in ref.errors):
+                continue
+            name = f"{i:03d}-{j:02d}-{client.name}"
+            # Numbers as JavaScript holds them on both sides: past 2^53 the store's JSON.parse
+            # keeps only a double (bigints for the TypeScript client are a separate issue).
+            logs[name] = _as_js(frame_log(ref, SCHEMA))
+            refs[name] = replay(logs[name])
+    assert len(logs) >= EXAMPLES, f"only {len(logs)} replayable frame logs"
+    folder = tmp_path / "store-replay"
+    folder.mkdir()
+    held = _as_js(run_store(logs, folder))
+    problems = [
+        f"{name}: {line}"
+        for name, log in logs.items()
+        for line in disagreements(refs[name], log, held[name])
+    ]
+    assert not problems, "store.ts and the reference client disagree:\n" + "\n".join(problems)
+
+
+def _as_js(value: Any) -> Any:
+    """``value`` with integers beyond 2^53 turned into the doubles JSON.parse makes of them."""
+    if isinstance(value, dict):
+        return {k: _as_js(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_js(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        return float(value)
+    return value

@@ -23,6 +23,7 @@ class LiveClient:
         self.name, self.url, self.origin, self.token = name, url, origin, token
         self.schema = schema
         self.ref = ReferenceClient(schema)
+        self.history = [self.ref]  # every ReferenceClient this slot used (frame logs to replay)
         self.lock = threading.Lock()  # the reader thread applies frames while the test reads
         self.ws: ClientConnection | None = None
         self.thread: threading.Thread | None = None
@@ -40,6 +41,7 @@ class LiveClient:
         self.disconnect()
         if not resume:
             self.ref = ReferenceClient(self.schema)
+            self.history.append(self.ref)
         since = self.ref.since() if resume else {}
         self.closed = None
         # Entered by hand: the connection outlives this call (disconnect() closes it).
