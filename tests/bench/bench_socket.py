@@ -525,9 +525,10 @@ def _worker_main(timings_path: str) -> None:
     handle, heat, group_send = Worker.handle, Worker.heat, Publisher.group_send
     last_publish = [0.0]
 
-    def timed_group_send(self: Publisher, *args: Any, **kwargs: Any) -> None:
-        group_send(self, *args, **kwargs)
+    def timed_group_send(self: Publisher, *args: Any, **kwargs: Any) -> Any:
+        refused = group_send(self, *args, **kwargs)
         last_publish[0] = last_publish[0] or time.monotonic()  # the chunk's updates: first call
+        return refused
 
     def timed_handle(self: Worker, event: Any, ack: Any) -> None:
         if not isinstance(event, Chunk):

@@ -393,7 +393,7 @@ def _restart_and_update(
 
     def applied() -> bool:
         doc = docs.find_one({"_id": f"{room}:{MESSAGE_TYPE}:{message}"}) or {}
-        return bool((doc.get("data") or {}).get("text") == text)
+        return bool(json.loads(doc.get("json") or "{}").get("text") == text)
 
     _wait_for("the change in the cache", applied, proc, log, pause=0.005)
     fig.setdefault("restart", []).append(time.perf_counter() - started)
