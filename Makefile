@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rxcdc-installed
 
-.PHONY: setup system venv node example-node demo test lint bench soak clean
+.PHONY: setup system venv node example-node demo test lint bench bench-peers soak clean
 
 setup: system venv node example-node
 
@@ -42,6 +42,12 @@ lint: venv
 
 bench: setup
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
+
+# rxcdc side by side with RxDjango and DCRF (docs/benchmarks.md, "Peers"); not part of `make test`.
+# The peers live in their own .venv-peers (scripts/setup-peers.sh), never in .venv.
+bench-peers: setup
+	@bash scripts/setup-peers.sh
+	$(BIN)/python -m tests.bench_peers $(BENCH_ARGS)
 
 # The exactness state machine with fresh seeds for MINUTES minutes; prints a summary line
 # (examples, steps, worker kills, client (re)connects, divergences).
