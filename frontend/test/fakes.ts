@@ -1,5 +1,6 @@
 // Test doubles: a scripted socket and helpers to build server frames.
 import type { SocketFactory, SocketLike } from "../../rxcdc/client/connection";
+import { parseJson } from "../../rxcdc/client/json";
 import type { FlatInstance, Pk, ServerFrame, Tombstone } from "../../rxcdc/client/types";
 
 /** A socket the test plays the server for. */
@@ -17,7 +18,7 @@ export class FakeSocket implements SocketLike {
   }
 
   send(data: string): void {
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
+    this.sent.push(parseJson(data) as Record<string, unknown>);
   }
 
   close(code?: number, reason?: string): void {
@@ -32,6 +33,11 @@ export class FakeSocket implements SocketLike {
   /** The server sends frames. */
   push(...frames: ServerFrame[]): void {
     for (const frame of frames) this.onmessage?.({ data: JSON.stringify(frame) });
+  }
+
+  /** The server sends frames as JSON text, exactly as written (integers of any size). */
+  pushText(...texts: string[]): void {
+    for (const text of texts) this.onmessage?.({ data: text });
   }
 
   /** The server (or the network) closes the socket. */

@@ -4,6 +4,10 @@ import type { FlatInstance, Pk, Schema, Tombstone } from "./types";
 /** `"<type>\0<pk>"`: identifies a row within an anchor. */
 export type Key = string;
 
+/**
+ * The key of a row. Exact for every integer: `String()` of a `bigint` is all its digits, and a
+ * safe integer reads the same as a number or a `bigint` (`5` and `5n` are one row).
+ */
 export function keyOf(type: string, pk: Pk): Key {
   return type + "\u0000" + String(pk);
 }
@@ -163,7 +167,7 @@ export class AnchorData {
 }
 
 function isPk(value: unknown): value is Pk {
-  return typeof value === "number" || typeof value === "string";
+  return typeof value === "number" || typeof value === "bigint" || typeof value === "string";
 }
 
 function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {

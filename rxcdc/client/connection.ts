@@ -1,4 +1,5 @@
 // rxcdc client runtime: one websocket with auth, resume, reconnect and request bookkeeping.
+import { parseJson, stringifyJson } from "./json";
 import { RxError, type ServerFrame } from "./types";
 
 /** The part of a WebSocket the client uses (tests and other environments provide their own). */
@@ -127,7 +128,8 @@ export class Connection {
 
   private send(request: Request): void {
     request.sent = true;
-    this.socket?.send(JSON.stringify(request.frame));
+    // Action parameters and write keys may hold bigints, which JSON.stringify refuses.
+    this.socket?.send(stringifyJson(request.frame));
   }
 
   private fail(id: string, error: RxError): void {
@@ -168,14 +170,15 @@ export class Connection {
     const frame: Record<string, unknown> = { type: "auth" };
     if (token) frame["token"] = token;
     if (Object.keys(since).length > 0) frame["since"] = since;
-    socket.send(JSON.stringify(frame));
+    socket.send(stringifyJson(frame));
   }
 
   private receive(socket: SocketLike, data: unknown): void {
     if (this.socket !== socket || typeof data !== "string") return;
     let frame: ServerFrame;
     try {
-      const parsed: unknown = JSON.parse(data);
+      // Integers past 2^53 (bigint ids, big jsonb values) arrive exact, as bigint.
+      const parsed: unknown = parseJson(data);
       if (typeof parsed !== "object" || parsed === null || !("type" in parsed)) return;
       frame = parsed as ServerFrame;
     } catch {
@@ -260,7 +263,7 @@ export class Connection {
     if (this.ping !== null) clearTimeout(this.ping);
     const interval = this.options.pingInterval ?? 30000;
     this.ping = setTimeout(() => {
-      this.socket?.send(JSON.stringify({ type: "ping" }));
+      this.socket?.send(stringifyJson({ type: "ping" }));
       this.ping = setTimeout(() => {
         this.ping = null;
         this.dropped(new RxError("connection", "timeout", "no answer to ping"));

@@ -19,6 +19,7 @@ export {
   type SocketLike,
   type TokenSource,
 } from "./connection";
+export { parseJson, stringifyJson, type JsonValue } from "./json";
 export { Overlay, type PendingOp } from "./pending";
 export { Store } from "./store";
 export {

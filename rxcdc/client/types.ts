@@ -1,7 +1,10 @@
 // rxcdc client runtime: shared types (docs/protocol.md is the wire contract).
 
-/** A primary key as the server renders it. */
-export type Pk = number | string;
+/**
+ * A primary key as the server renders it: a number, a `bigint` when it is an integer outside
+ * JavaScript's safe range (`BigAutoField` ids past 2^53), or a string.
+ */
+export type Pk = number | bigint | string;
 
 /** The id of a referenced instance: `Ref<AuthorState>` is the type of `AuthorState._pk`. */
 export type Ref<T extends { readonly _pk: Pk }> = T["_pk"];
