@@ -1,6 +1,6 @@
 // Test doubles: a scripted socket and helpers to build server frames.
 import type { SocketFactory, SocketLike } from "../../rxcdc/client/connection";
-import { parseJson } from "../../rxcdc/client/json";
+import { parseJson, stringifyJson } from "../../rxcdc/client/json";
 import type { FlatInstance, Pk, ServerFrame, Tombstone } from "../../rxcdc/client/types";
 
 /** A socket the test plays the server for. */
@@ -32,7 +32,7 @@ export class FakeSocket implements SocketLike {
 
   /** The server sends frames. */
   push(...frames: ServerFrame[]): void {
-    for (const frame of frames) this.onmessage?.({ data: JSON.stringify(frame) });
+    for (const frame of frames) this.onmessage?.({ data: stringifyJson(frame) });
   }
 
   /** The server sends frames as JSON text, exactly as written (integers of any size). */

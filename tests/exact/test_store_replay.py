@@ -1,7 +1,8 @@
 """The TypeScript store (rxcdc/client/store.ts), fed the reference client's frames, agrees with it.
 
 Frame logs are replayed by frontend/test/replay.test.ts through a real StateChannel on a scripted
-socket. Values stay below 2**53: the store parses frames with JSON.parse.
+socket. Integers of any size are compared exactly: the logs and the store's result travel as JSON
+text, read by ``json.loads`` here and by the runtime's own lossless parser there (bigint past 2^53).
 """
 
 from __future__ import annotations
@@ -85,11 +86,16 @@ def disagreements(client: ReferenceClient, log: dict[str, Any], held: dict[str, 
 class ToyServer:
     """One room's database, its cache versions, and the frames a conforming server sends."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, base: int = 0) -> None:
+        """``base`` shifts message ids (past 2^53: ids a double cannot tell apart)."""
         self.rng = random.Random(seed)
         self.client = ReferenceClient(SCHEMA)
         self.lsn = 100
-        self.messages: dict[int, tuple[str, int | None]] = {10: ("a", 5), 11: ("b", None)}
+        self.base = base
+        self.messages: dict[int, tuple[str, int | None]] = {
+            base + 10: ("a", 5),
+            base + 11: ("b", None),
+        }
         self.authors: dict[int, str] = {5: "ann"}
         self.versions: dict[tuple[str, int], dict[str, Any]] = {}  # the cache: rows, tombstones
         self.sent: list[list[dict[str, Any]]] = []
@@ -124,7 +130,8 @@ class ToyServer:
         self.lsn += 10
         op, rows, tombs = self.rng.choice(["add", "edit", "delete", "author"]), [], []
         if op == "add" or not self.messages:
-            pk, by = max(self.messages, default=11) + 1, self.rng.choice([None, *self.authors])
+            pk = max(self.messages, default=self.base + 11) + 1
+            by = self.rng.choice([None, *self.authors])
             if self.rng.random() < 0.3:
                 by = max(self.authors) + 1
                 self.authors[by] = f"author{by}"
@@ -186,8 +193,12 @@ class ToyServer:
         return {"id": 1, "name": "lobby", "messages": messages, "notes": []}
 
 
-def generated(seed: int, steps: int = 40) -> ReferenceClient:
-    server = ToyServer(seed)
+# Message ids from 2^53 - 2 upwards: they cross into the range where doubles lose integers.
+PAST_2_53 = 2**53 - 12
+
+
+def generated(seed: int, steps: int = 40, base: int = 0) -> ReferenceClient:
+    server = ToyServer(seed, base)
     for _ in range(steps):
         server.step()
     assert server.client.ready()
@@ -211,7 +222,8 @@ def test_store_agrees_with_the_reference_on_committed_and_generated_logs(tmp_pat
     logs = {p.stem: json.loads(p.read_text()) for p in COMMITTED.glob("*.json")}
     clients = {name: replay(log) for name, log in logs.items()}
     for seed in range(30):
-        clients[f"generated_{seed}"] = client = generated(seed)
+        base = PAST_2_53 if seed % 3 == 0 else 0
+        clients[f"generated_{seed}"] = client = generated(seed, base=base)
         logs[f"generated_{seed}"] = frame_log(client, SCHEMA)
     held = run_store(logs, tmp_path)
     assert sorted(held) == sorted(logs)
@@ -223,6 +235,38 @@ def test_store_agrees_with_the_reference_on_committed_and_generated_logs(tmp_pat
     assert sum(f["type"] == "__connection_lost__" for f in frames) > 10
     assert sum(f["type"] == "reset" for f in frames) > 5
     assert sum(f.get("mode") == "delta" for f in frames) > 5
+    big = [i for log in logs.values() for f in log["frames"] for i in f.get("instances", [])]
+    assert sum(i["_pk"] > 2**53 for i in big) > 20  # past 2^53, where JSON.parse merges ids
+
+
+def test_store_keeps_integers_past_2_53_exact(tmp_path):
+    """Ids 2^53 and 2^53 + 1 stay two rows; a jsonb integer past 2^64 and a bigint FK stay exact."""
+    a, b, who, huge = 2**53, 2**53 + 1, 2**63 - 1, 2**65 + 1
+    frames = [
+        ok(1),
+        *snap(
+            1,
+            100,
+            [
+                room(90, [a, b]),
+                {**msg(a, 90, "a", who), "blob": {"n": huge, "list": [-huge, 1, 2.5]}},
+                msg(b, 90, "b"),
+                author(who, 90, "ann"),
+            ],
+        ),
+        upd(1, 110, [room(110, [b]), msg(b, 110, "b2", who)], [tomb(MSG, a, 110)]),
+        upd(1, 120, [room(120, [b, a]), {**msg(a, 120, "back"), "blob": huge}]),
+    ]
+    client = ReferenceClient(SCHEMA)
+    for frame in frames:
+        client.apply(frame)
+    state = client.nested(1)
+    assert [m["id"] for m in state["messages"]] == [b, a]  # the reference itself is exact
+    assert state["messages"][0]["author"]["id"] == who
+    log = frame_log(client, SCHEMA)
+    held = run_store({"bigint": log}, tmp_path)
+    assert disagreements(client, log, held["bigint"]) == []
+    assert held["bigint"]["states"]["1"]["messages"][1]["blob"] == huge
 
 
 def _loaded() -> list[dict[str, Any]]:
