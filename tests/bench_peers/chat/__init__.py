@@ -1,0 +1,1 @@
+"""The benchmark's chat: rooms, messages, authors, and likes (a many-to-many)."""

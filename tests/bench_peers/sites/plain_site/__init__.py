@@ -1,0 +1,1 @@
+"""Plain Django: the chat models and nothing that captures changes (the writer's baseline)."""

@@ -1,0 +1,1 @@
+from tests.bench_peers.sites.base import *  # noqa: F403
