@@ -7,12 +7,13 @@ from importlib import resources
 from typing import Any
 
 from rxcdc.codegen.channels import render_channels
+from rxcdc.codegen.hints import BigInt
 from rxcdc.codegen.interfaces import render_interfaces
 from rxcdc.codegen.plan import build_plan
 from rxcdc.codegen.routes import find_routes
 from rxcdc.codegen.ts import HEADER, CodegenError
 
-__all__ = ["HEADER", "CodegenError", "generate", "runtime_files"]
+__all__ = ["HEADER", "BigInt", "CodegenError", "generate", "runtime_files"]
 
 RUNTIME_DIR = "rxcdc"
 

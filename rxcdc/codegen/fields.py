@@ -14,10 +14,10 @@ from rest_framework import fields as f
 from rest_framework import relations as r
 from rest_framework.settings import api_settings
 
-from rxcdc.codegen.hints import HintMapper
+from rxcdc.codegen.hints import BIGINT_TS, HintMapper
 from rxcdc.codegen.ts import CodegenError, array, literal, union
 
-__all__ = ["FieldMapper", "model_field_type", "pk_kind"]
+__all__ = ["FieldMapper", "model_field_type", "pk_kind", "pk_type"]
 
 # Model fields by the Python value a ReadOnlyField/ModelField sends (subclasses before bases).
 _MODEL_VALUES: list[tuple[type[models.Field[Any, Any]], Any]] = [
@@ -49,7 +49,10 @@ def model_field_type(
         base = model_field_type(model_field.target_field, hints, where, overrides).removesuffix(
             " | null"
         )
-    elif isinstance(model_field, models.AutoField | models.BigAutoField | models.SmallAutoField):
+    elif isinstance(model_field, models.BigIntegerField):
+        # BigAutoField and PositiveBigIntegerField too: 64-bit, past 2^53 the client holds a bigint
+        base = BIGINT_TS
+    elif isinstance(model_field, models.AutoField | models.SmallAutoField):
         base = "number"
     else:
         for cls, value in _MODEL_VALUES:
@@ -65,11 +68,24 @@ def model_field_type(
 
 
 def pk_kind(model: type[models.Model]) -> str:
-    """``"number"`` or ``"string"``: how ``_pk`` of this model's rows is sent."""
+    """``"number"`` or ``"string"``: the runtime's ``pkKind`` for this model's rows.
+
+    A bigint key counts as a number: temporary keys of optimistic creates are negative numbers.
+    """
+    integer = isinstance(_pk_field(model), models.IntegerField | models.AutoField)
+    return "number" if integer else "string"
+
+
+def pk_type(model: type[models.Model]) -> str:
+    """The TS type of ``_pk``: ``number | bigint`` for 64-bit integer keys."""
+    return BIGINT_TS if isinstance(_pk_field(model), models.BigIntegerField) else pk_kind(model)
+
+
+def _pk_field(model: type[models.Model]) -> Any:
     pk = model._meta.pk
     while isinstance(pk, models.ForeignKey):
         pk = pk.target_field
-    return "number" if isinstance(pk, models.IntegerField | models.AutoField) else "string"
+    return pk
 
 
 def _override(cls: type, overrides: Mapping[str, str]) -> str | None:
@@ -132,11 +148,11 @@ class FieldMapper:
             return array(self._choices(field))
         if isinstance(field, f.ChoiceField):
             return self._choices(field)
-        if isinstance(field, f.UUIDField):
-            return "number" if field.uuid_format == "int" else "string"
+        if isinstance(field, f.UUIDField):  # format="int": a 128-bit integer
+            return BIGINT_TS if field.uuid_format == "int" else "string"
         if isinstance(field, f.BigIntegerField):
             coerce = getattr(field, "coerce_to_string", api_settings.COERCE_BIGINT_TO_STRING)
-            return "string" if coerce else "number"
+            return "string" if coerce else BIGINT_TS
         if isinstance(field, f.IntegerField | f.FloatField):
             return "number"
         if isinstance(field, f.CharField | f.DecimalField | f.DurationField):

@@ -15,7 +15,16 @@ from typing import Any, Literal, NewType
 
 from rxcdc.codegen.ts import CodegenError, array, literal, prop, union
 
-__all__ = ["Direction", "HintMapper"]
+__all__ = ["BIGINT_TS", "BigInt", "Direction", "HintMapper"]
+
+# An integer that may pass 2^53: the client parses it as a bigint there (rxcdc/client/json.ts).
+BIGINT_TS = "number | bigint"
+
+BigInt = NewType("BigInt", int)
+"""An ``int`` hint typed ``number | bigint``: for results and fields that may pass 2^53 (ids).
+
+A plain ``int`` hint is typed ``number``; the client holds any integer past 2^53 as a bigint.
+"""
 
 # "out": a value the server sends (action results, runtime variables); "in": an action parameter
 # (converted by rxcdc.actions.convert); "state": a computed field of a flat instance (encoded by
@@ -51,6 +60,8 @@ class HintMapper:
 
     def ts(self, hint: Any, where: str, direction: Direction) -> str:
         """The TS type for ``hint``; raises ``CodegenError`` naming an unsupported one."""
+        if hint is BigInt:
+            return BIGINT_TS
         if isinstance(hint, NewType):
             return self.ts(hint.__supertype__, where, direction)
         origin, args = typing.get_origin(hint), typing.get_args(hint)

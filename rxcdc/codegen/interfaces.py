@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from rxcdc.codegen.fields import FieldMapper, pk_kind
+from rxcdc.codegen.fields import FieldMapper, pk_type
 from rxcdc.codegen.hints import HintMapper
 from rxcdc.codegen.plan import Plan, TypeInfo, nested_nullable
 from rxcdc.codegen.ts import HEADER, array, literal, prop, union
@@ -77,7 +77,7 @@ def _fields(
 
 
 def _interface(info: TypeInfo, name: str, lines: list[str], what: str, nested: bool) -> str:
-    pk = pk_kind(info.layer.model)
+    pk = pk_type(info.layer.model)
     head = [
         f"/** {info.type_key} {what}. */",
         f"export interface {name} {{",

@@ -8,12 +8,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rxcdc.codegen.hints import BIGINT_TS
 from rxcdc.codegen.ts import CodegenError, identifier, literal
 
 __all__ = ["Route", "find_routes", "parse_route"]
 
 _PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
-_CONVERTERS = {"int": "number", "str": "string", "slug": "string", "uuid": "string"}
+# `int` takes a bigint too: anchors keyed by a BigAutoField (String() of a bigint is exact).
+_CONVERTERS = {"int": BIGINT_TS, "str": "string", "slug": "string", "uuid": "string"}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from rxcdc.actions import action
 from rxcdc.channels import StateChannel
+from rxcdc.codegen import BigInt
 from tests.testapp.models import Message, Room
 from tests.testapp.serializers import AuthorSerializer
 
@@ -68,13 +69,20 @@ class SinkMessageSerializer(serializers.ModelSerializer):
     hue = serializers.SerializerMethodField()
     where = serializers.SerializerMethodField()
     raw = serializers.SerializerMethodField()
+    huge = serializers.BigIntegerField(read_only=True)
+    huge_text = serializers.BigIntegerField(coerce_to_string=True, read_only=True)
+    exact = serializers.DecimalField(
+        max_digits=40, decimal_places=0, coerce_to_string=False, read_only=True
+    )
+    room_key = serializers.ReadOnlyField(source="room.id")
+    snowflake = serializers.SerializerMethodField()
 
     class Meta:
         model = Message
         fields = [
             "id", "text", "room", "author", "price", "big", "ratio", "when", "day", "at", "took",
             "ident", "mood", "level", "flags", "scores", "extra", "blob", "room_name", "author_id",
-            "hue", "where", "raw",
+            "hue", "where", "raw", "huge", "huge_text", "exact", "room_key", "snowflake",
         ]  # fmt: skip
 
     def get_hue(self, obj: Message) -> Color | None:
@@ -85,6 +93,9 @@ class SinkMessageSerializer(serializers.ModelSerializer):
 
     def get_raw(self, obj: Message):  # no hint: unknown
         return None
+
+    def get_snowflake(self, obj: Message) -> BigInt:
+        return BigInt(2**63 - 1)
 
 
 class SinkRoomSerializer(serializers.ModelSerializer):
@@ -134,6 +145,11 @@ class SinkChannel(StateChannel):
     @action
     def untyped(self, anything, more: Any) -> None:
         return None
+
+    @action
+    def lookup(self, key: BigInt, count: int) -> list[BigInt]:
+        """Integers that may pass 2^53 both ways."""
+        return [key] * count
 
     @action
     def mixed_case_name(self) -> datetime.timedelta:

@@ -146,7 +146,7 @@ def field(f: serializers.Field, **overrides: str) -> str:
     ("f", "ts"),
     [
         (serializers.IntegerField(), "number"),
-        (serializers.BigIntegerField(), "number"),
+        (serializers.BigIntegerField(), "number | bigint"),  # a bigint past 2^53 (json.ts)
         (serializers.BigIntegerField(coerce_to_string=True), "string"),
         (serializers.FloatField(), "number"),
         (serializers.DecimalField(max_digits=5, decimal_places=2), "string"),
@@ -163,7 +163,7 @@ def field(f: serializers.Field, **overrides: str) -> str:
         (serializers.RegexField(r"\d+"), "string"),
         (serializers.IPAddressField(), "string"),
         (serializers.UUIDField(), "string"),
-        (serializers.UUIDField(format="int"), "number"),
+        (serializers.UUIDField(format="int"), "number | bigint"),  # 128 bits
         (serializers.DateTimeField(), "string"),
         (serializers.DateField(), "string"),
         (serializers.TimeField(), "string"),
@@ -188,14 +188,15 @@ def field(f: serializers.Field, **overrides: str) -> str:
         (serializers.ImageField(), "string | null"),
         (serializers.HyperlinkedRelatedField(view_name="x", read_only=True), "string"),
         (serializers.StringRelatedField(), "string"),
-        (serializers.PrimaryKeyRelatedField(queryset=Room.objects.all()), "number"),
+        # Room's key is a BigAutoField
+        (serializers.PrimaryKeyRelatedField(queryset=Room.objects.all()), "number | bigint"),
         (
             serializers.PrimaryKeyRelatedField(queryset=Room.objects.all(), many=True),
-            "number[]",
+            "(number | bigint)[]",
         ),
         (
             serializers.PrimaryKeyRelatedField(queryset=Room.objects.all(), allow_null=True),
-            "number | null",
+            "number | bigint | null",
         ),
         (serializers.SlugRelatedField(slug_field="name", queryset=Room.objects.all()), "string"),
         (
@@ -224,7 +225,13 @@ def test_unknown_fields_error_unless_mapped():
     ("f", "ts"),
     [
         (models.AutoField(primary_key=True), "number"),
-        (models.BigAutoField(primary_key=True), "number"),
+        (models.SmallAutoField(primary_key=True), "number"),
+        (models.IntegerField(null=True), "number | null"),
+        (models.PositiveIntegerField(), "number"),
+        # 64-bit: past 2^53 the client holds a bigint
+        (models.BigAutoField(primary_key=True), "number | bigint"),
+        (models.BigIntegerField(null=True), "number | bigint | null"),
+        (models.PositiveBigIntegerField(), "number | bigint"),
         (models.PositiveSmallIntegerField(), "number"),
         (models.FloatField(null=True), "number | null"),
         (models.DecimalField(max_digits=4, decimal_places=1), "string"),
@@ -275,10 +282,10 @@ def test_model_serializer_fields(monkeypatch: pytest.MonkeyPatch):
     mapper = FieldMapper(ser, HintMapper(), "M", {})
     types = {name: mapper.ts(name, f) for name, f in ser.fields.items()}
     assert types == {
-        "id": "number",  # BigAutoField → BigIntegerField
+        "id": "number | bigint",  # BigAutoField → BigIntegerField
         "text": "string",
-        "room": "number",
-        "author": "number | null",  # nullable FK, read-only: no queryset
+        "room": "number | bigint",
+        "author": "number | bigint | null",  # nullable FK, read-only: no queryset
         "room_name": "string",
         "label": "string | null",
         "computed": "Record<string, string[]>",
@@ -294,13 +301,14 @@ def test_layers_become_instance_and_state_interfaces():
     assert "  readonly messages: readonly Ref<SinkMessageState>[];" in text
     assert "  readonly messages: readonly SinkMessageState[];" in text
     assert '  readonly _type: "testapp.SinkMessageSerializer";' in text
-    assert "  readonly _pk: number;" in text
+    assert "  readonly _pk: number | bigint;" in text  # a BigAutoField key
     # writable types: every writable field optional for save; required ones for create
+    room = "number | bigint"
     save = (
-        "export interface SinkMessageSave {\n  readonly text?: string;\n  readonly room?: number;"
+        f"export interface SinkMessageSave {{\n  readonly text?: string;\n  readonly room?: {room};"
     )
     create = (
-        "export interface SinkMessageCreate {\n  readonly text: string;\n  readonly room: number;"
+        f"export interface SinkMessageCreate {{\n  readonly text: string;\n  readonly room: {room};"
     )
     assert save in text
     assert create in text
@@ -320,7 +328,7 @@ def test_actions_runtime_and_route_of_a_channel():
     )
     assert "    shapes: (point: Point, window: WindowInput, tree: Tree): Promise<Stats> =>" in text
     assert "  readonly focus: number | null;" in text
-    assert "  constructor(space: string, room: number, key: string, rest: string, options" in text
+    assert "  constructor(space: string, room: number | bigint, key: string, rest: string" in text
     assert 'encodeURI(String(rest)) + "/"' in text
     assert 'const SOCKET_URL: string = "";' in text
 
@@ -409,14 +417,16 @@ def test_websocket_url_refuses_anything_else():
 def test_route_parameters():
     route = parse_route("ws/<int:a>/<b>/<slug:c>/<uuid:d>/<path:e>/<custom:f>/")
     assert route.ts_params() == [
-        ("a", "a", "number"),
+        ("a", "a", "number | bigint"),  # String() of a bigint is exact
         ("b", "b", "string"),
         ("c", "c", "string"),
         ("d", "d", "string"),
         ("e", "e", "string"),
         ("f", "f", "string"),
     ]
-    assert parse_route("ws/<int:options>/").ts_params() == [("options", "options_", "number")]
+    assert parse_route("ws/<int:options>/").ts_params() == [
+        ("options", "options_", "number | bigint")
+    ]
     assert (
         parse_route("ws/<str:new>/").ts_path() == '"ws/" + encodeURIComponent(String(new_)) + "/"'
     )

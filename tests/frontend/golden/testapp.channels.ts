@@ -73,7 +73,7 @@ export class RoomChannel extends StateChannel<RoomState | null, RoomChannelRunti
   static readonly label = "testapp.RoomChannel";
   static readonly route = "ws/room/<int:room>/";
 
-  constructor(room: number, options: ChannelOptions = {}) {
+  constructor(room: number | bigint, options: ChannelOptions = {}) {
     super(roomChannelSpec, "ws/room/" + encodeURIComponent(String(room)) + "/", options);
   }
 

@@ -4,29 +4,29 @@ import type { Pending, Ref } from "./rxcdc/index";
 /** testapp.AuthorSerializer as sent: a flat instance. */
 export interface AuthorInstance {
   readonly _type: "testapp.AuthorSerializer";
-  readonly _pk: number;
+  readonly _pk: number | bigint;
   readonly _lsn: number;
-  readonly id: number;
+  readonly id: number | bigint;
   readonly name: string;
 }
 
 /** testapp.AuthorSerializer in a channel's state. */
 export interface AuthorState {
   readonly _type: "testapp.AuthorSerializer";
-  readonly _pk: number;
+  readonly _pk: number | bigint;
   readonly _lsn: number;
   /** Set while an optimistic write of this object awaits the server. */
   readonly _pending?: Pending;
-  readonly id: number;
+  readonly id: number | bigint;
   readonly name: string;
 }
 
 /** testapp.BoardSerializer as sent: a flat instance. */
 export interface BoardInstance {
   readonly _type: "testapp.BoardSerializer";
-  readonly _pk: number;
+  readonly _pk: number | bigint;
   readonly _lsn: number;
-  readonly id: number;
+  readonly id: number | bigint;
   readonly title: string;
   readonly owner: number;
   readonly cards: readonly Ref<CardState>[];
@@ -35,11 +35,11 @@ export interface BoardInstance {
 /** testapp.BoardSerializer in a channel's state. */
 export interface BoardState {
   readonly _type: "testapp.BoardSerializer";
-  readonly _pk: number;
+  readonly _pk: number | bigint;
   readonly _lsn: number;
   /** Set while an optimistic write of this object awaits the server. */
   readonly _pending?: Pending;
-  readonly id: number;
+  readonly id: number | bigint;
   readonly title: string;
   readonly owner: number;
   readonly cards: readonly CardState[];
@@ -48,9 +48,9 @@ export interface BoardState {
 /** testapp.CardSerializer as sent: a flat instance. */
 export interface CardInstance {
   readonly _type: "testapp.CardSerializer";
-  readonly _pk: number;
+  readonly _pk: number | bigint;
   readonly _lsn: number;
-  readonly id: number;
+  readonly id: number | bigint;
   readonly title: string;
   readonly done: boolean;
 }
@@ -58,11 +58,11 @@ export interface CardInstance {
 /** testapp.CardSerializer in a channel's state. */
 export interface CardState {
   readonly _type: "testapp.CardSerializer";
-  readonly _pk: number;
+  readonly _pk: number | bigint;
   readonly _lsn: number;
   /** Set while an optimistic write of this object awaits the server. */
   readonly _pending?: Pending;
-  readonly id: number;
+  readonly id: number | bigint;
   readonly title: string;
   readonly done: boolean;
 }
@@ -70,9 +70,9 @@ export interface CardState {
 /** testapp.MessageSerializer as sent: a flat instance. */
 export interface MessageInstance {
   readonly _type: "testapp.MessageSerializer";
-  readonly _pk: number;
+  readonly _pk: number | bigint;
   readonly _lsn: number;
-  readonly id: number;
+  readonly id: number | bigint;
   readonly text: string;
   readonly author: Ref<AuthorState> | null;
   readonly tags: readonly Ref<TagState>[];
@@ -82,11 +82,11 @@ export interface MessageInstance {
 /** testapp.MessageSerializer in a channel's state. */
 export interface MessageState {
   readonly _type: "testapp.MessageSerializer";
-  readonly _pk: number;
+  readonly _pk: number | bigint;
   readonly _lsn: number;
   /** Set while an optimistic write of this object awaits the server. */
   readonly _pending?: Pending;
-  readonly id: number;
+  readonly id: number | bigint;
   readonly text: string;
   readonly author: AuthorState | null;
   readonly tags: readonly TagState[];
@@ -106,9 +106,9 @@ export interface MessageCreate {
 /** testapp.NoteSerializer as sent: a flat instance. */
 export interface NoteInstance {
   readonly _type: "testapp.NoteSerializer";
-  readonly _pk: number;
+  readonly _pk: number | bigint;
   readonly _lsn: number;
-  readonly id: number;
+  readonly id: number | bigint;
   readonly text: string;
   readonly user: number;
 }
@@ -116,11 +116,11 @@ export interface NoteInstance {
 /** testapp.NoteSerializer in a channel's state. */
 export interface NoteState {
   readonly _type: "testapp.NoteSerializer";
-  readonly _pk: number;
+  readonly _pk: number | bigint;
   readonly _lsn: number;
   /** Set while an optimistic write of this object awaits the server. */
   readonly _pending?: Pending;
-  readonly id: number;
+  readonly id: number | bigint;
   readonly text: string;
   readonly user: number;
 }
@@ -128,9 +128,9 @@ export interface NoteState {
 /** testapp.RoomSerializer as sent: a flat instance. */
 export interface RoomInstance {
   readonly _type: "testapp.RoomSerializer";
-  readonly _pk: number;
+  readonly _pk: number | bigint;
   readonly _lsn: number;
-  readonly id: number;
+  readonly id: number | bigint;
   readonly name: string;
   readonly messages: readonly Ref<MessageState>[];
   readonly notes: readonly Ref<NoteState>[];
@@ -139,11 +139,11 @@ export interface RoomInstance {
 /** testapp.RoomSerializer in a channel's state. */
 export interface RoomState {
   readonly _type: "testapp.RoomSerializer";
-  readonly _pk: number;
+  readonly _pk: number | bigint;
   readonly _lsn: number;
   /** Set while an optimistic write of this object awaits the server. */
   readonly _pending?: Pending;
-  readonly id: number;
+  readonly id: number | bigint;
   readonly name: string;
   readonly messages: readonly MessageState[];
   readonly notes: readonly NoteState[];
@@ -152,19 +152,19 @@ export interface RoomState {
 /** testapp.TagSerializer as sent: a flat instance. */
 export interface TagInstance {
   readonly _type: "testapp.TagSerializer";
-  readonly _pk: number;
+  readonly _pk: number | bigint;
   readonly _lsn: number;
-  readonly id: number;
+  readonly id: number | bigint;
   readonly name: string;
 }
 
 /** testapp.TagSerializer in a channel's state. */
 export interface TagState {
   readonly _type: "testapp.TagSerializer";
-  readonly _pk: number;
+  readonly _pk: number | bigint;
   readonly _lsn: number;
   /** Set while an optimistic write of this object awaits the server. */
   readonly _pending?: Pending;
-  readonly id: number;
+  readonly id: number | bigint;
   readonly name: string;
 }
