@@ -24,9 +24,16 @@ import psycopg2
 import psycopg2.extensions
 
 from replication import wal2json
+from replication.catalog import Catalog, QualifiedName
 from replication.changes import Change, Chunk, Event, Heartbeat, Tick, Transaction, format_lsn
 from replication.connection import open_replication
-from replication.errors import ConnectionLost, ProtocolError, ReplicationError, SlotInUse
+from replication.errors import (
+    ConnectionLost,
+    ProtocolError,
+    ReplicationError,
+    SlotInUse,
+    classify,
+)
 from replication.heartbeat import HEARTBEAT_PREFIX, Heartbeater, emitted_at
 
 __all__ = ["HEARTBEAT_PREFIX", "ReplicationStream", "stop_on_signals"]
@@ -35,6 +42,9 @@ log = logging.getLogger(__name__)
 
 # Messages handled in a row before timers are looked at again.
 _BATCH = 1000
+
+# Actions that are changes inside a transaction (M only when transactional).
+_CHANGE_ACTIONS = frozenset("IUDTM")
 
 
 class ReplicationStream:
@@ -67,6 +77,11 @@ class ReplicationStream:
         self.slot = slot
         # The heartbeat prefix is always listed: an empty list would let every message through.
         self._options = wal2json.stream_options(tables, [*message_prefixes, HEARTBEAT_PREFIX])
+        self._tables: list[QualifiedName] | None = (
+            None if tables is None else [wal2json.qualified(t) for t in tables]
+        )
+        self._catalog = Catalog(dsn)
+        self._decoder: wal2json.Decoder | None = None  # set up on the first connection
         self._chunk_size = chunk_size
         self._heartbeat_interval = heartbeat_interval
         self._idle_tick = idle_tick
@@ -150,6 +165,15 @@ class ReplicationStream:
             self._acked_lsn = transaction.commit_lsn
             self._send_feedback(force=True)
 
+    def forget_tables(self) -> None:
+        """Look up again which tracked table each partition belongs to (on its next change).
+
+        Call it after ``ALTER TABLE … ATTACH/DETACH PARTITION`` on a tracked partitioned table:
+        a table seen before as untracked (or as a partition) is otherwise remembered as such.
+        """
+        if self._decoder is not None:
+            self._decoder.forget_tables()
+
     def stop(self) -> None:
         """Make iteration end at the next message boundary; safe from signal handlers/threads.
 
@@ -173,6 +197,7 @@ class ReplicationStream:
         self._send_feedback(force=True)
         self._disconnect()
         self._heartbeater.close()
+        self._catalog.close()
         with self._wake_lock:
             self._closed = True
             os.close(self._wake_r)
@@ -237,11 +262,13 @@ class ReplicationStream:
     def _handle(self, payload: str, lsn: int) -> Event | None:
         obj = wal2json.parse(payload)
         action = obj["action"]
-        decode = wal2json.CHANGES.get(action)
-        if decode is not None and (action != "M" or obj["transactional"]):
+        if action in _CHANGE_ACTIONS and (action != "M" or obj["transactional"]):
             if self._txn is None:
                 raise ProtocolError(f"wal2json sent a change outside a transaction: {payload}")
-            change = decode(obj, lsn)
+            assert self._decoder is not None
+            change = self._decoder.change(obj, lsn)
+            if change is None:
+                return None  # a table we do not track (only without a server-side filter)
             if len(self._pending) < self._chunk_size:
                 self._pending.append(change)
                 return None
@@ -328,12 +355,39 @@ class ReplicationStream:
 
     # -- connections -----------------------------------------------------------------------------
 
+    def _configure(self) -> None:
+        """Choose where tables are filtered: by wal2json (``add-tables``) or here.
+
+        wal2json names a partitioned table's rows after their leaf partition, and its filter
+        matches that name: listing the leaves would miss partitions created or attached later.
+        So when a tracked table is partitioned, every table's changes are streamed and the
+        decoder keeps those of tracked tables and of their partitions (resolved through the
+        catalog on first sight, then a dictionary lookup per change).
+        """
+        tracked = None
+        if self._tables is not None:
+            try:
+                partitioned = self._catalog.partitioned(self._tables)
+            except psycopg2.Error as exc:
+                raise classify(exc, self.slot) from exc
+            if partitioned:
+                self._options.pop("add-tables", None)
+                tracked = self._tables
+                log.info(
+                    "replication: slot %s: %s partitioned: filtering tables in the stream",
+                    self.slot,
+                    ", ".join(".".join(t) for t in sorted(partitioned)),
+                )
+        self._decoder = wal2json.Decoder(self._catalog, tracked)
+
     def _open(self) -> None:
         """Connect and stream from the acknowledged position.
 
         Passing it as the start position skips what the caller acknowledged even if that
         feedback never reached the server (0 means the slot's ``confirmed_flush_lsn``).
         """
+        if self._decoder is None:
+            self._configure()
         self._conn, self._cursor = open_replication(
             self.dsn,
             self.slot,

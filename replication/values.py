@@ -11,6 +11,11 @@ Conventions (the same as psycopg2's): an interval's month is 30 days and its yea
 ``datetime.max``/``datetime.min`` (UTC-aware for ``timestamptz``). Values Python cannot represent
 (BC dates, years after 9999, ``24:00:00``) stay the Postgres text. Types without a converter
 (enums, ``inet``, ``money``, ranges, ...) stay as wal2json wrote them: their text.
+
+User-defined types (OIDs from ``FIRST_USER_OID``) are resolved by ``replication.catalog``: a
+domain converts as its base type (wal2json writes a domain's value as text, so through
+``TEXT_CONVERTERS``), an array of domains as an array of its base type; enums and other user
+types stay text.
 """
 
 from __future__ import annotations
@@ -23,7 +28,16 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-__all__ = ["CONVERTERS", "Converter", "convert", "parse_array", "parse_interval"]
+__all__ = [
+    "CONVERTERS",
+    "FIRST_USER_OID",
+    "TEXT_CONVERTERS",
+    "Converter",
+    "array_converter",
+    "convert",
+    "parse_array",
+    "parse_interval",
+]
 
 Converter = Callable[[Any], Any]
 
@@ -32,6 +46,10 @@ BOOL, BYTEA, CHAR, NAME, INT8, INT2, INT4, TEXT, OID = 16, 17, 18, 19, 20, 21, 2
 JSON, FLOAT4, FLOAT8, BPCHAR, VARCHAR = 114, 700, 701, 1042, 1043
 DATE, TIME, TIMESTAMP, TIMESTAMPTZ, INTERVAL, TIMETZ = 1082, 1083, 1114, 1184, 1186, 1266
 NUMERIC, UUID_OID, JSONB = 1700, 2950, 3802
+
+# Postgres's FirstNormalObjectId: every type created by a user or an extension has an OID at or
+# above it; below it are the built-in types, whose OIDs never change.
+FIRST_USER_OID = 16384
 
 # Array type OID -> element type OID.
 ARRAYS = {
@@ -168,7 +186,9 @@ _SCALARS: dict[int, Converter] = {
     BYTEA: bytes.fromhex,
 }
 
-# Array elements are always text, so even numbers and booleans need converting.
+# Array elements are always text, so even numbers and booleans need converting. wal2json also
+# writes a domain's value as text (it picks JSON numbers and booleans by the column's own type
+# OID, which for a domain is the domain's), so domains convert with these too.
 _ELEMENTS: dict[int, Converter] = {
     **_SCALARS,
     INT2: int,
@@ -181,13 +201,18 @@ _ELEMENTS: dict[int, Converter] = {
 }
 
 
-def _array_converter(element: Converter | None) -> Converter:
+TEXT_CONVERTERS: dict[int, Converter] = _ELEMENTS
+"""Built-in type OID → converter of the type's text output (array elements, domain values)."""
+
+
+def array_converter(element: Converter | None) -> Converter:
+    """Converter of an array literal whose elements ``element`` converts (None: keep text)."""
     return lambda text: parse_array(text, element)
 
 
 CONVERTERS: dict[int, Converter] = {
     **_SCALARS,
-    **{oid: _array_converter(_ELEMENTS.get(elem)) for oid, elem in ARRAYS.items()},
+    **{oid: array_converter(_ELEMENTS.get(elem)) for oid, elem in ARRAYS.items()},
 }
 """Type OID → converter of a non-NULL wal2json value; OIDs not listed need no conversion."""
 

@@ -5,9 +5,16 @@ Facts this module relies on (checked against wal2json 2.5 on Postgres 15, see th
 - ``B`` carries ``nextlsn``, the end of the commit record: the position to acknowledge.
 - ``U`` and ``D`` carry ``identity``: under REPLICA IDENTITY DEFAULT the primary key (its old value
   when the key changed, otherwise the unchanged key taken from the new row), under FULL every old
-  column (TOASTed values included).
+  column (TOASTed values included), under USING INDEX the index's columns only.
 - An unchanged TOASTed column is absent from ``U.columns``; it is never sent as null.
-- ``T`` is emitted once per truncated table.
+- ``T`` is emitted once per truncated table (for a partitioned table: the root, every
+  intermediate partitioned table and every leaf).
+- Row changes of a partitioned table are named after the leaf partition that holds the row,
+  and ``add-tables`` matches that leaf name: a filter naming the parent lets only its TRUNCATE
+  through. Moving a row to another partition (updating its partition key) is a DELETE from the
+  old leaf followed by an INSERT into the new one.
+- A value of a user-defined type (a domain, enum, array of domains) is a JSON string of its text
+  output, with the type's own OID: a domain over ``integer`` sends ``"42"``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from replication.catalog import Catalog, QualifiedName
 from replication.changes import (
     Change,
     Delete,
@@ -31,9 +39,20 @@ from replication.changes import (
     parse_lsn,
 )
 from replication.errors import ConfigurationError
-from replication.values import CONVERTERS
+from replication.values import CONVERTERS, FIRST_USER_OID, Converter
 
-__all__ = ["CHANGES", "TableName", "add_tables", "begin", "parse", "row", "stream_options"]
+__all__ = [
+    "CHANGES",
+    "Decoder",
+    "TableName",
+    "TypeConverters",
+    "add_tables",
+    "begin",
+    "parse",
+    "qualified",
+    "row",
+    "stream_options",
+]
 
 TableName = str | tuple[str, str]
 """``"schema.table"``, ``"table"`` (schema ``public``) or ``(schema, table)`` for odd names."""
@@ -50,14 +69,35 @@ def parse(payload: str) -> dict[str, Any]:
     return obj
 
 
-def row(columns: Iterable[dict[str, Any]]) -> Row:
+class TypeConverters(dict[int, Converter | None]):
+    """Type OID → converter (None: no conversion), filled on first sight of each OID.
+
+    A user-defined type (a domain, an array of domains, an enum) is asked of ``catalog`` once;
+    without a catalog it stays the text wal2json wrote.
+    """
+
+    def __init__(self, catalog: Catalog | None = None):
+        super().__init__(CONVERTERS)
+        self._catalog = catalog
+
+    def __missing__(self, typeoid: int) -> Converter | None:
+        converter = None
+        if self._catalog is not None and typeoid >= FIRST_USER_OID:
+            converter = self._catalog.converter(typeoid)
+        self[typeoid] = converter
+        return converter
+
+
+_BUILTIN = TypeConverters()
+
+
+def row(columns: Iterable[dict[str, Any]], converters: TypeConverters = _BUILTIN) -> Row:
     """wal2json ``columns``/``identity`` list → ``{name: Python value}``."""
-    converters = CONVERTERS
     out: Row = {}
     for column in columns:
         value = column["value"]
         if value is not None:
-            convert = converters.get(column["typeoid"])
+            convert = converters[column["typeoid"]]
             if convert is not None:
                 value = convert(value)
         out[column["name"]] = value
@@ -71,6 +111,58 @@ def begin(obj: dict[str, Any]) -> Transaction:
         commit_lsn=parse_lsn(obj["nextlsn"]),
         commit_time=datetime.fromisoformat(obj["timestamp"]),
     )
+
+
+class Decoder:
+    """wal2json messages inside a transaction → typed changes, for one stream.
+
+    Types are converted through ``TypeConverters`` (user-defined ones resolved by ``catalog``).
+    With ``tracked`` tables, every row change is reported under the tracked table it belongs to:
+    a partition's rows under its nearest tracked ancestor (partitions attached or created later
+    included, resolved on first sight); changes of other tables decode to None.
+    """
+
+    def __init__(
+        self, catalog: Catalog | None = None, tracked: Iterable[QualifiedName] | None = None
+    ):
+        self.converters = TypeConverters(catalog)
+        self._catalog = catalog
+        self._tracked = None if tracked is None else frozenset(tracked)
+        self._names: dict[QualifiedName, QualifiedName | None] = {}
+        self.forget_tables()
+
+    def forget_tables(self) -> None:
+        """Resolve every table name again on its next change (after ATTACH/DETACH PARTITION)."""
+        self._names = {t: t for t in self._tracked or ()}
+
+    def change(self, obj: dict[str, Any], lsn: int) -> Change | None:
+        """A message with action I, U, D, T or M at WAL position ``lsn``; None: not tracked."""
+        action = obj["action"]
+        if action == "M":
+            return Message(obj["prefix"], obj["content"], lsn)
+        schema, table = obj["schema"], obj["table"]
+        if self._tracked is not None:
+            name = (schema, table)
+            target = self._names[name] if name in self._names else self._resolve(name)
+            if target is None:
+                return None
+            schema, table = target
+        if action == "I":
+            return Insert(schema, table, row(obj["columns"], self.converters), lsn)
+        if action == "U":
+            new, old = row(obj["columns"], self.converters), row(obj["identity"], self.converters)
+            return Update(schema, table, new, old, lsn)
+        if action == "D":
+            return Delete(schema, table, row(obj["identity"], self.converters), lsn)
+        return Truncate(schema, table, lsn)
+
+    def _resolve(self, name: QualifiedName) -> QualifiedName | None:
+        """The tracked table a relation's changes belong to: itself or a partition ancestor."""
+        assert self._catalog is not None
+        assert self._tracked is not None
+        target = next((a for a in self._catalog.ancestors(*name) if a in self._tracked), None)
+        self._names[name] = target
+        return target
 
 
 def _insert(obj: dict[str, Any], lsn: int) -> Insert:
@@ -104,6 +196,7 @@ CHANGES: dict[str, Callable[[dict[str, Any], int], Change]] = {
 
 A decoder takes the parsed message and its WAL position (the replication message's
 ``data_start``, equal to wal2json's ``lsn``: taking it from the protocol saves parsing it).
+Built-in types only; a stream decodes with its ``Decoder``.
 """
 
 
@@ -116,16 +209,19 @@ def _escape(name: str) -> str:
     return _TABLE_SPECIAL.sub(r"\\\1", name)
 
 
+def qualified(table: TableName) -> QualifiedName:
+    """``(schema, table)`` of a table name (``"table"`` is in schema ``public``)."""
+    if isinstance(table, tuple):
+        return table
+    schema, dot, name = table.partition(".")
+    return (schema, name) if dot else ("public", table)
+
+
 def add_tables(tables: Iterable[TableName]) -> str:
     """The ``add-tables`` option for these tables; names are literal (no wildcards)."""
     specs = []
     for table in tables:
-        if isinstance(table, tuple):
-            schema, name = table
-        else:
-            schema, dot, name = table.partition(".")
-            if not dot:
-                schema, name = "public", table
+        schema, name = qualified(table)
         specs.append(f"{_escape(schema)}.{_escape(name)}")
     if not specs:
         raise ConfigurationError("no tables to stream: pass at least one table name")
