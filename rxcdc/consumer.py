@@ -74,8 +74,14 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         if not self._take_token():
             await self.send_frame(protocol.error("rate_limited", "too many frames; slow down"))
             return
+        limit = int(conf.get("RX_MAX_FRAME_BYTES"))
+        size = frame_bytes(text_data, bytes_data)
+        if size > limit:
+            message = f"frame of {size} bytes exceeds {limit}"
+            await self.send_frame(protocol.error("too_large", message))
+            return
         try:
-            frame = protocol.parse(text_data, bytes_data, int(conf.get("RX_MAX_FRAME_BYTES")))
+            frame = protocol.parse(text_data, bytes_data, limit)
         except protocol.FrameError as exc:
             await self.send_frame(protocol.error(exc.code, exc.message, exc.request_id))
             return
@@ -293,3 +299,17 @@ async def _token_user(key: str) -> Any:
         return token.user if token is not None and token.user.is_active else None
 
     return await database_sync_to_async(lookup)()
+
+
+def frame_bytes(text: str | None, binary: bytes | None) -> int:
+    """The size of an inbound frame in UTF-8 bytes, as it crossed the wire.
+
+    Daphne hands text frames over decoded: ``len()`` would count characters, up to four times
+    fewer than the bytes.
+    """
+    if binary is not None:
+        return len(binary)
+    if text is None:
+        return 0
+    # surrogatepass: a str that never came off a wire (a test) may hold a lone surrogate
+    return len(text.encode("utf-8", "surrogatepass"))
