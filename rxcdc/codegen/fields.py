@@ -76,9 +76,13 @@ def pk_kind(model: type[models.Model]) -> str:
     return "number" if integer else "string"
 
 
-def pk_type(model: type[models.Model]) -> str:
-    """The TS type of ``_pk``: ``number | bigint`` for 64-bit integer keys."""
-    return BIGINT_TS if isinstance(_pk_field(model), models.BigIntegerField) else pk_kind(model)
+def pk_type(model: type[models.Model], overrides: Mapping[str, str]) -> str:
+    """The TS type of ``_pk``: ``number | bigint`` for 64-bit integer keys (or RX_TS_TYPES')."""
+    pk = _pk_field(model)
+    override = _override(type(pk), overrides)
+    if override is not None:
+        return override
+    return BIGINT_TS if isinstance(pk, models.BigIntegerField) else pk_kind(model)
 
 
 def _pk_field(model: type[models.Model]) -> Any:

@@ -21,8 +21,9 @@ def render_interfaces(plan: Plan, app: str, overrides: Mapping[str, str]) -> str
     blocks: list[str] = []
     for info in infos:
         flat, state = _fields(plan, info, hints, overrides, used, foreign)
-        blocks.append(_interface(info, info.instance, flat, "as sent: a flat instance", False))
-        blocks.append(_interface(info, info.state, state, "in a channel's state", True))
+        pk = pk_type(info.layer.model, overrides)
+        blocks.append(_interface(info, pk, info.instance, flat, "as sent: a flat instance", False))
+        blocks.append(_interface(info, pk, info.state, state, "in a channel's state", True))
         blocks.extend(_payloads(info, hints, overrides))
     imports = [f'import type {{ {", ".join(sorted(used))} }} from "./rxcdc/index";']
     for other in sorted(foreign):
@@ -76,8 +77,9 @@ def _fields(
     return flat, state
 
 
-def _interface(info: TypeInfo, name: str, lines: list[str], what: str, nested: bool) -> str:
-    pk = pk_type(info.layer.model)
+def _interface(
+    info: TypeInfo, pk: str, name: str, lines: list[str], what: str, nested: bool
+) -> str:
     head = [
         f"/** {info.type_key} {what}. */",
         f"export interface {name} {{",

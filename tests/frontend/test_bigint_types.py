@@ -14,8 +14,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from rxcdc.channels import all_channels
 from rxcdc.codegen import generate
-from tests.frontend.conftest import generated_testapp
+from tests.frontend.conftest import URLCONF, generated_testapp
 from tests.frontend.sink import SinkChannel
 from tests.frontend.test_typescript import STRICT, VITE_ENV
 
@@ -66,6 +67,17 @@ def test_serializer_fields_past_2_53_and_decimals():
     assert sink["blob"] == "unknown"  # JSONField: any JSON value, bigints included
     channels = files["tests.channels.ts"]
     assert "lookup: (key: number | bigint, count: number): Promise<(number | bigint)[]>" in channels
+
+
+def test_rx_ts_types_can_keep_64_bit_ids_numbers():
+    overrides = {
+        "django.db.models.fields.BigAutoField": "number",
+        "rest_framework.fields.BigIntegerField": "number",
+    }
+    channels = [c for c in all_channels() if c.label() == "testapp.RoomChannel"]
+    files = generate(channels, websocket_url="wss://x/", urlconf=URLCONF, overrides=overrides)
+    message = _interface(files["testapp.interfaces.ts"], "MessageState")
+    assert message["_pk"] == message["id"] == "number"
 
 
 def test_generated_bigint_types_pass_tsc_strict(tmp_path: Path, node_bin: Path):
