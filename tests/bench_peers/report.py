@@ -39,6 +39,14 @@ def render(fig: Figures, rss: dict[str, dict[str, int]], shared_rss: dict[str, i
     lines.append(_save_overhead(fig))
     for case in CASES:
         lines.append(_capture(fig, case.key, case.label, case.expected))
+    lines.append(
+        _numeric(
+            fig,
+            f"load of the live room (1,000 messages) by each of the {CLIENTS} clients, median",
+            "load.live",
+            "s",
+        )
+    )
     lines.append(_snapshot(fig, "cold"))
     lines.append(_snapshot(fig, "hot"))
     lines.append(_memory(rss))
@@ -127,7 +135,8 @@ def _snapshot(fig: Figures, kind: str) -> str:
     cells = []
     for peer, v in zip(PEERS, values, strict=True):
         note = "" if peer.cache else " (no cache: every load reads Postgres)"
-        cells.append(f"{spread(v)} s{note}" if v else "—")
+        failure = fig.failures.get((peer.key, f"snapshot.{kind}"))
+        cells.append(f"{spread(v)} s{note}" if v else f"— ({failure or 'not measured'})")
     ratios = [_ratio(values[0], other) for other in values[1:]]
     return _row(f"snapshot of a room with 10,000 messages, {what}", [*cells, *ratios])
 

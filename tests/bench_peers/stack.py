@@ -83,6 +83,15 @@ class Stack:
         """Each process's peak resident set so far (``VmHWM``), in KiB."""
         return {name: peak_rss_kib(proc.pid) for name, proc in self.procs.items()}
 
+    def failure(self) -> str | None:
+        """The last exception daphne logged (its final line), if any."""
+        errors = [
+            line
+            for line in self.log("daphne").read_text(errors="replace").splitlines()
+            if "Error:" in line or "Exception:" in line
+        ]
+        return errors[-1].strip() if errors else None
+
     def check(self) -> None:
         """Fail if a process of the stack has exited."""
         for name, proc in self.procs.items():
