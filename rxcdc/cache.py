@@ -301,7 +301,7 @@ class Cache:
 
 def row_from_doc(layer: Layer, doc: Doc) -> Row:
     """Rebuild a ``Row`` (with Python pk types) from a cached document."""
-    children = {c.field_name or "": c for c in layer.children}
+    children = {c.field_name or "": c for c in layer.linked}
 
     def child_pk(name: str, value: Any) -> Any:
         return children[name].model._meta.pk.to_python(value) if name in children else value
@@ -329,11 +329,16 @@ def row_from_doc(layer: Layer, doc: Doc) -> Row:
     )
 
 
-def restore_loader(model: StateModel, docs: Iterable[Doc]) -> Any:
-    """A ``Loader`` that reads rows from cached documents instead of the database."""
+def restore_loader(model: StateModel, docs: Iterable[Doc], database: Any) -> Any:
+    """A ``Loader`` that reads rows from cached documents instead of the database.
+
+    Dependency rows are never cached: ``database`` (a ``Loader``) reads those.
+    """
     by_key = {(d["t"], d["pk"]): d for d in docs}
 
     def load(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
+        if layer.hidden:
+            return dict(database(layer, pks))
         out = {}
         for pk in pks:
             doc = by_key.get((layer.type_key, jsonable(pk)))

@@ -172,3 +172,35 @@ def _tables_without_identity() -> list[checks.CheckMessage]:
         )
         for t in missing
     ]
+
+
+@checks.register("rxcdc")
+def check_method_fields(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """SerializerMethodFields say which rows they read (``Meta.depends``), or are warned about."""
+    from rxcdc.channels import all_channels
+
+    warnings: list[checks.CheckMessage] = []
+    seen: set[tuple[type, str]] = set()
+    for channel in all_channels():
+        try:
+            layers = channel.state().layers
+        except ImproperlyConfigured:
+            continue  # check_channels reports it
+        for layer in layers:
+            for name in layer.undeclared:
+                if (layer.serializer_class, name) in seen:
+                    continue
+                seen.add((layer.serializer_class, name))
+                cls = layer.serializer_class.__name__
+                warnings.append(
+                    checks.Warning(
+                        f"{cls}.{name} is a SerializerMethodField: rxcdc recomputes it when its "
+                        f"{layer.model.__name__} row changes, not when other rows it reads do",
+                        obj=channel,
+                        id="rxcdc.W020",
+                        hint=f"Declare what it reads in {cls}.Meta.depends, e.g. "
+                        f'depends = {{"{name}": ["items"]}} (relation paths from '
+                        f'{layer.model.__name__}), or {{"{name}": []}} if it reads only its row.',
+                    )
+                )
+    return warnings

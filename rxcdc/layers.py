@@ -1,4 +1,10 @@
-"""Split a nested DRF ``ModelSerializer`` into flat layers, one per serializer position."""
+"""Split a nested DRF ``ModelSerializer`` into flat layers, one per serializer position.
+
+Besides the layers a client sees, a state has hidden *dependency* layers: rows that a layer's
+own fields read (a ``SlugRelatedField``'s target, a dotted ``source=``, an inheritance parent,
+a ``Meta.depends`` path; see ``rxcdc.dependencies``). They are tracked like members but never
+delivered; a change to one re-reads the rows that read it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from rest_framework import serializers
+
+from rxcdc.dependencies import find_relation, ordering, reads
 
 __all__ = ["Layer", "Relation", "StateModel", "build_state"]
 
@@ -47,6 +55,18 @@ class Layer:
     # Attnames (and directions) of the model's Meta.ordering: a row's place in its parent's list.
     ordering: tuple[tuple[str, bool], ...] = ()
     children: list[Layer] = field(default_factory=list)
+    deps: list[Layer] = field(default_factory=list)  # hidden layers this layer's fields read
+    hidden: bool = False  # a dependency layer: tracked, never delivered
+    # Every re-read of a row re-reads the lists holding it: a dependency (its parent read it)
+    # or a row whose place in a list its own columns cannot tell (opaque ordering).
+    relists: bool = False
+    fk_attname: str | None = None  # FORWARD: the FK's attname on the parent model
+    undeclared: tuple[str, ...] = ()  # SerializerMethodFields without Meta.depends
+
+    @property
+    def linked(self) -> list[Layer]:
+        """Child layers and dependency layers: everything a row of this layer links to."""
+        return self.children + self.deps
 
     @property
     def depth(self) -> int:
@@ -72,8 +92,14 @@ class Layer:
 class StateModel:
     """The flat layers of one channel's anchor serializer, in depth-first order."""
 
-    layers: list[Layer]
+    layers: list[Layer]  # what clients see
     many: bool
+    deps: list[Layer] = field(default_factory=list)  # hidden dependency layers
+
+    @property
+    def tracked(self) -> list[Layer]:
+        """Every layer whose rows the worker follows: visible ones, then dependencies."""
+        return self.layers + self.deps
 
     @property
     def root(self) -> Layer:
@@ -87,8 +113,8 @@ class StateModel:
 
     def tables(self) -> set[str]:
         """Every table whose rows can change this state (layer tables and through tables)."""
-        out = {layer.table for layer in self.layers}
-        out |= {layer.through_table for layer in self.layers if layer.through_table}
+        out = {layer.table for layer in self.tracked}
+        out |= {layer.through_table for layer in self.tracked if layer.through_table}
         return out
 
 
@@ -99,9 +125,13 @@ def build_state(anchor: serializers.BaseSerializer, owner: str) -> StateModel:
     if not isinstance(root, serializers.ModelSerializer):
         raise ImproperlyConfigured(f"{owner}: Meta.anchor must be a ModelSerializer instance")
     layers: list[Layer] = []
-    _add_layer(layers, root, None, None, owner)
+    pending: list[tuple[Layer, list[tuple[str, ...]]]] = []
+    _add_layer(layers, root, None, None, owner, pending)
     _check_type_keys(layers, owner)
-    return StateModel(layers=layers, many=many)
+    deps: list[Layer] = []
+    for layer, paths in pending:
+        _add_deps(layer, paths, deps, len(layers), owner)
+    return StateModel(layers=layers, many=many, deps=deps)
 
 
 def _add_layer(
@@ -110,6 +140,7 @@ def _add_layer(
     parent: Layer | None,
     nested: tuple[str, str, bool] | None,
     owner: str,
+    pending: list[tuple[Layer, list[tuple[str, ...]]]],
 ) -> Layer:
     model = serializer.Meta.model
     relation: Relation = Relation.ROOT
@@ -121,6 +152,8 @@ def _add_layer(
         where = f"{owner}: field {type(serializer).__name__} at {field_name}"
         relation, extra = _relation(parent.model, source, where)
     nested_fields = _nested_fields(serializer, model, owner)
+    read = reads(serializer, nested_fields, f"{owner}: field {type(serializer).__name__}")
+    local_order, opaque, order_paths = ordering(model)
     layer = Layer(
         index=len(layers),
         path="" if parent is None else ".".join(filter(None, [parent.path, field_name])),
@@ -135,15 +168,67 @@ def _add_layer(
         many=many,
         table=model._meta.db_table,
         user_key=_user_key(serializer, model, owner),
-        ordering=_ordering(model),
+        ordering=local_order,
+        relists=opaque,
+        undeclared=read.undeclared,
         **extra,
     )
     layers.append(layer)
+    pending.append((layer, [*read.paths, *order_paths]))
     for name, (child, child_source, child_many) in nested_fields.items():
         layer.children.append(
-            _add_layer(layers, child, layer, (name, child_source, child_many), owner)
+            _add_layer(layers, child, layer, (name, child_source, child_many), owner, pending)
         )
     return layer
+
+
+def _add_deps(
+    layer: Layer, paths: list[tuple[str, ...]], deps: list[Layer], first: int, owner: str
+) -> None:
+    """Hidden layers under ``layer`` for these relation paths, sharing common prefixes."""
+    by_head: dict[str, list[tuple[str, ...]]] = {}
+    for path in paths:
+        if path:
+            by_head.setdefault(path[0], []).append(path[1:])
+    for head, rests in by_head.items():
+        where = (
+            f"{owner}: {layer.model.__name__}.{head} (read by {layer.serializer_class.__name__})"
+        )
+        relation, extra = _relation(layer.model, head, where)
+        model = find_relation(layer.model, head).related_model
+        local_order, _opaque, order_paths = ordering(model)
+        flat = _pk_serializer(model)
+        dep = Layer(
+            index=first + len(deps),
+            path=f"{layer.path}~{head}",
+            type_key=f"~{layer.type_key}.{head}",
+            model=model,
+            serializer_class=flat,
+            flat=flat,
+            parent=layer,
+            relation=relation,
+            field_name=f"~{head}",
+            source=head,
+            many=relation is not Relation.FORWARD,
+            table=model._meta.db_table,
+            hidden=True,
+            relists=True,
+            ordering=local_order,
+            **extra,
+        )
+        deps.append(dep)
+        layer.deps.append(dep)
+        # A dependency's own inheritance parents and, for a list, what orders it.
+        more = list(reads(flat(), (), where).paths)
+        if dep.many:
+            more += order_paths
+        _add_deps(dep, [r for r in rests if r] + more, deps, first, owner)
+
+
+def _pk_serializer(model: type[models.Model]) -> type[serializers.ModelSerializer]:
+    """A serializer of a dependency row: its key is all the worker needs of it."""
+    meta = type("Meta", (), {"model": model, "fields": [model._meta.pk.name]})
+    return type(f"Dep{model.__name__}", (serializers.ModelSerializer,), {"Meta": meta})
 
 
 def _nested_fields(
@@ -162,10 +247,13 @@ def _nested_fields(
                 f"{where} is a nested serializer that is not a "
                 "ModelSerializer: rxcdc cannot track its rows"
             )
-        if not f.read_only:
+        if many and type(f).to_representation is not serializers.ListSerializer.to_representation:
             raise ImproperlyConfigured(
-                f"{where}: nested serializers in a state must be read_only=True"
+                f"{where}: {type(f).__name__} (Meta.list_serializer_class) overrides "
+                "to_representation; rxcdc builds lists from the relation and cannot apply it. "
+                "Filter with the related model's default manager instead"
             )
+        # Nested serializers are read-only in a state whether or not they say so.
         source = f.source or name
         if "." in source or source == "*":
             raise ImproperlyConfigured(
@@ -179,12 +267,9 @@ def _nested_fields(
 def _relation(
     parent_model: type[models.Model], source: str, where: str
 ) -> tuple[Relation, dict[str, Any]]:
-    try:
-        f = parent_model._meta.get_field(source)
-    except Exception as exc:
-        raise ImproperlyConfigured(
-            f"{where}: {parent_model.__name__} has no relation {source!r}"
-        ) from exc
+    f = find_relation(parent_model, source)
+    if f is None:
+        raise ImproperlyConfigured(f"{where}: {parent_model.__name__} has no relation {source!r}")
     if isinstance(f, models.ManyToManyField):
         through = f.remote_field.through
         parent_fk = through._meta.get_field(f.m2m_field_name())
@@ -194,12 +279,13 @@ def _relation(
         parent_fk = through._meta.get_field(f.field.m2m_reverse_field_name())
         return Relation.M2M, _through(through, parent_fk)
     if isinstance(f, models.ForeignKey):  # includes OneToOneField
-        return Relation.FORWARD, {"fk_column": f.column}
+        return Relation.FORWARD, {"fk_column": f.column, "fk_attname": f.attname}
     if isinstance(f, models.ForeignObjectRel) and isinstance(f.field, models.ForeignKey):
         return Relation.REVERSE, {"fk_column": f.field.column}
     raise ImproperlyConfigured(
-        f"{where}: {type(f).__name__} {source!r} cannot be tracked from the "
-        "WAL (only FK, one-to-one and many-to-many relations can)"
+        f"{where}: {type(f).__name__} {source!r} cannot be tracked from the WAL (only FK, "
+        "one-to-one and many-to-many relations can; a generic relation follows a content "
+        "type: point a ForeignKey at the model instead)"
     )
 
 
@@ -226,21 +312,6 @@ def _user_key(
             f"{name!r} is not a field of {model.__name__}"
         ) from exc
     return str(f.attname)
-
-
-def _ordering(model: type[models.Model]) -> tuple[tuple[str, bool], ...]:
-    """The local columns of ``Meta.ordering`` that decide where a row sits in a related list.
-
-    Orderings through relations (``"author__name"``) or expressions are not tracked here.
-    """
-    out = []
-    for item in model._meta.ordering:
-        if not isinstance(item, str) or "__" in item or item == "?":
-            continue
-        name = item.lstrip("-")
-        attname = model._meta.pk.attname if name == "pk" else model._meta.get_field(name).attname
-        out.append((str(attname), item.startswith("-")))
-    return tuple(out)
 
 
 def _flat_serializer(

@@ -45,7 +45,7 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
     serializer = _serializer(layer)
     fk_attname = _reverse_fk_attname(layer)
     rows: dict[Any, Row] = {}
-    for obj in layer.model._default_manager.filter(pk__in=wanted):
+    for obj in _manager(layer).filter(pk__in=wanted):
         doc = serializer.to_representation(obj)
         links: dict[str, list[Any]] = {}
         for child in layer.children:
@@ -56,6 +56,12 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
                 value = doc.get(name)
                 links[name] = [] if value is None else [value]
                 doc[name] = jsonable(value)
+        for dep in layer.deps:
+            if dep.relation is Relation.FORWARD:
+                value = getattr(obj, dep.fk_attname or "")
+                links[dep.field_name or ""] = [] if value is None else [value]
+            else:
+                links[dep.field_name or ""] = []  # filled below
         rows[obj.pk] = Row(
             pk=obj.pk,
             doc=jsonable(dict(doc)),
@@ -65,12 +71,24 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
             parent_fk=getattr(obj, fk_attname) if fk_attname else None,
             order=tuple(jsonable(getattr(obj, name)) for name, _desc in layer.ordering),
         )
-    for child in layer.children:
-        if child.many and rows:
+    for child in layer.linked:
+        if rows and (child.many if not child.hidden else child.relation is not Relation.FORWARD):
             _load_links(child, rows)
     for row in rows.values():
         row.text = encode(row.doc)
     return rows
+
+
+def _manager(layer: Layer) -> Any:
+    """The manager DRF reads this layer's rows through.
+
+    A forward FK or one-to-one is followed with the related model's base manager (so a custom
+    default manager does not hide its target); lists use the default manager, as
+    ``parent.<relation>.all()`` does. Dependency rows are all followed: any of them may matter.
+    """
+    if layer.hidden or (layer.parent is not None and not layer.many):
+        return layer.model._base_manager
+    return layer.model._default_manager
 
 
 def encode(doc: dict[str, Any]) -> str:
@@ -107,7 +125,7 @@ def _load_links(child: Layer, rows: dict[Any, Row]) -> None:
         assert child.through_model is not None
         assert child.through_parent_attname is not None
         child_fk = _through_child_field(child)
-        order = [_prefixed(o, child_fk.name) for o in child.model._meta.ordering] or ["pk"]
+        order = [_prefixed(o, child_fk.name) for o in _order_by(child)] or ["pk"]
         triples = (
             child.through_model._default_manager.filter(
                 **{f"{child.through_parent_attname}__in": parents}
@@ -115,6 +133,10 @@ def _load_links(child: Layer, rows: dict[Any, Row]) -> None:
             .order_by(*order)
             .values_list(child.through_parent_attname, child_fk.attname, "pk")
         )
+        shown = child.model._default_manager.all()
+        if shown.query.where and not child.hidden:
+            # A custom default manager hides some targets from ``parent.<relation>.all()``.
+            triples = triples.filter(**{f"{child_fk.name}__in": shown})
         for row in rows.values():
             row.through[name] = []
         for ppk, cpk, tpk in triples:
@@ -123,16 +145,21 @@ def _load_links(child: Layer, rows: dict[Any, Row]) -> None:
     else:
         fk = _reverse_fk_attname(child)
         assert fk is not None
-        # The child's default manager and ordering, as ``parent.<relation>.all()`` would use.
-        for ppk, cpk in child.model._default_manager.filter(**{f"{fk}__in": parents}).values_list(
-            fk, "pk"
-        ):
+        # The child's manager and ordering, as ``parent.<relation>.all()`` would use.
+        for ppk, cpk in _manager(child).filter(**{f"{fk}__in": parents}).values_list(fk, "pk"):
             rows[ppk].links[name].append(cpk)
-    for row in rows.values():
-        row.doc[name] = [jsonable(i) for i in row.links[name]]
+    if not child.hidden:
+        for row in rows.values():
+            row.doc[name] = [jsonable(i) for i in row.links[name]]
 
 
-def _prefixed(ordering: Any, relation: str) -> str:
+def _order_by(layer: Layer) -> Any:
+    """What orders a list of ``layer``'s model: its default manager's order_by or Meta.ordering."""
+    query = layer.model._default_manager.all().query
+    return query.order_by or layer.model._meta.ordering
+
+
+def _prefixed(ordering: Any, relation: str) -> Any:
     """``"-name"`` on the child → ``"-tag__name"`` on the through model."""
     text = str(ordering)
     desc = text.startswith("-")

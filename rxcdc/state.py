@@ -7,6 +7,9 @@ Membership is reference counted: a row belongs to an anchor while some member ro
 A parent's id list depends on more than the parent row (invariant 12): on its children's
 existence, their order and their owner (``user_key``). A re-read child that is gone, or whose
 order key or owner changed, makes every parent that lists it re-read too.
+
+Dependency layers (``Layer.hidden``) are members like any other but never reach a delta: a
+re-read of one of their rows re-reads the rows that link to it, which is what clients see.
 """
 
 from __future__ import annotations
@@ -228,14 +231,15 @@ class HotState:
                     gone.append((anchor, layer, pk))
                     self._relist.append((anchor, layer, pk, (old.parent_fk,)))
                     continue
-                if old.user != row.user or old.order != row.order:
+                if layer.relists or old.user != row.user or old.order != row.order:
                     self._relist.append((anchor, layer, pk, (old.parent_fk, row.parent_fk)))
                 if layer.user_key and old.user != row.user:
                     # A resuming client of an earlier owner learns from this that it lost it.
                     row.former = sorted({*old.former, old.user} - {row.user}, key=repr)
                 self._set_row(anchor, layer, rec, row)
-                delta.upserts[(layer.type_key, pk)] = row
-                for child in layer.children:
+                if not layer.hidden:
+                    delta.upserts[(layer.type_key, pk)] = row
+                for child in layer.linked:
                     name = child.field_name or ""
                     before, after = set(old.links.get(name, ())), set(row.links.get(name, ()))
                     # Adds before removes: a row moving between two members never hits zero.
@@ -300,8 +304,9 @@ class HotState:
                     continue
                 self._set_row(anchor, layer, rec, row)
                 delta = deltas.setdefault(anchor.key, Delta())
-                delta.upserts[(layer.type_key, pk)] = row
-                for child in layer.children:
+                if not layer.hidden:
+                    delta.upserts[(layer.type_key, pk)] = row
+                for child in layer.linked:
                     for cpk in row.links.get(child.field_name or "", ()):
                         self._incref(anchor, child, cpk, pending)
 
@@ -320,10 +325,11 @@ class HotState:
             return
         self._unindex(anchor, layer, pk, rec)
         row = rec.row
-        delta.tombstones[(layer.type_key, pk)] = row.user if row else None
+        if not layer.hidden:
+            delta.tombstones[(layer.type_key, pk)] = row.user if row else None
         if row is None:
             return
-        for child in layer.children:
+        for child in layer.linked:
             for cpk in row.links.get(child.field_name or "", ()):
                 self._decref(anchor, child, cpk, delta)
 
@@ -331,7 +337,7 @@ class HotState:
         if rec.row is not None:
             self._unindex_through(layer, rec.row)
         rec.row = row
-        for child in layer.children:
+        for child in layer.linked:
             if child.through_table:
                 for tpk, _cpk in row.through.get(child.field_name or "", ()):
                     counts = self.through[(child.through_table, tpk)]
@@ -347,7 +353,7 @@ class HotState:
             self._unindex_through(layer, rec.row)
 
     def _unindex_through(self, layer: Layer, row: Row) -> None:
-        for child in layer.children:
+        for child in layer.linked:
             if not child.through_table:
                 continue
             for tpk, _cpk in row.through.get(child.field_name or "", ()):

@@ -59,7 +59,7 @@ class Worker:
         self.sinks = list(sinks)
         self.router = Router(
             [
-                Tracked(label, c.state().layers, c.is_list() and c.auto_update())
+                Tracked(label, c.state().tracked, c.is_list() and c.auto_update())
                 for label, c in self.channels.items()
             ],
             self.state,
@@ -124,7 +124,7 @@ class Worker:
         Returns whether it was repaired: then its clients must hear of it (invariant 13).
         """
         label, anchor = key
-        delta = self.state.heat(key, model, restore_loader(model, docs))
+        delta = self.state.heat(key, model, restore_loader(model, docs, self._load))
         reached = {doc_id(anchor, t, pk) for (t, pk) in delta.upserts}
         if not delta.missing and len(reached) == len(docs):
             return False

@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "rxcdc.api",
     "tests.apiapp",
     "tests.exactapp",
+    "tests.fieldsapp",
 ]
 if os.environ.get("RX_WITHOUT_RXCDC"):
     # The writer-overhead benchmark's baseline: the same models, no rxcdc at all.

@@ -23,6 +23,7 @@ class MessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
         fields = ["id", "text", "author", "tags", "shout"]
+        depends = {"shout": []}  # reads its own row only
 
     def get_shout(self, obj: Message) -> str:
         return obj.text.upper()

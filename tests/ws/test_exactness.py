@@ -48,6 +48,8 @@ application = AuthMiddlewareStack(
 class Watcher:
     """One socket feeding a ReferenceClient; ``converge`` waits for DRF's answer or fails."""
 
+    application: Any = application  # the ASGI app the socket opens on
+
     def __init__(self, url: str, serializer: Any, model: Any, pk: Any, token: str) -> None:
         self.url, self.serializer, self.model, self.pk, self.token = (
             url,
@@ -61,7 +63,7 @@ class Watcher:
         self.comm: WebsocketCommunicator | None = None
 
     async def connect(self, *, resume: bool = False) -> None:
-        self.comm = WebsocketCommunicator(application, self.url)
+        self.comm = WebsocketCommunicator(self.application, self.url)
         connected, _ = await self.comm.connect()
         assert connected
         frame: dict[str, Any] = {"type": "auth", "token": self.token}

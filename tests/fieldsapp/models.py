@@ -1,0 +1,83 @@
+"""A shelf and what DRF serializers read besides nested serializers (docs/schemas.md)."""
+
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=50)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return f"#{self.name}"
+
+
+class Shelf(models.Model):
+    title = models.CharField(max_length=50)
+    tags = models.ManyToManyField(Tag, related_name="shelves", blank=True)
+    owner_tag = models.ForeignKey(Tag, on_delete=models.PROTECT, related_name="owned_shelves")
+    featured = models.ForeignKey("Book", on_delete=models.SET_NULL, null=True, related_name="+")
+
+
+class Item(models.Model):
+    shelf = models.ForeignKey(Shelf, on_delete=models.CASCADE)  # no related_name: item_set
+    name = models.CharField(max_length=50)
+
+
+class Place(models.Model):
+    name = models.CharField(max_length=50)
+
+
+class Spot(Place):
+    """Multi-table inheritance: ``name`` lives in the parent's table."""
+
+    shelf = models.ForeignKey(Shelf, on_delete=models.CASCADE, related_name="spots")
+    floor = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class ActiveBooks(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(active=True)
+
+
+class Book(models.Model):
+    """The default manager hides inactive books from ``shelf.books.all()``, not from FKs."""
+
+    shelf = models.ForeignKey(Shelf, on_delete=models.CASCADE, related_name="books")
+    title = models.CharField(max_length=50)
+    active = models.BooleanField(default=True)
+
+    objects = ActiveBooks()
+    everything = models.Manager()
+
+    class Meta:
+        ordering = ["id"]
+        base_manager_name = "everything"
+
+
+class Writer(models.Model):
+    name = models.CharField(max_length=50)
+
+
+class Entry(models.Model):
+    """Listed by its writer's name: a rename reorders the shelf's list."""
+
+    shelf = models.ForeignKey(Shelf, on_delete=models.CASCADE, related_name="entries")
+    writer = models.ForeignKey(Writer, on_delete=models.CASCADE)
+
+    class Meta:
+        ordering = ["writer__name", "id"]
+
+
+class Sticker(models.Model):
+    """A generic relation: refused (nothing in the WAL says which model a row points at)."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_id = models.PositiveIntegerField()
+    target = GenericForeignKey("content_type", "object_id")
