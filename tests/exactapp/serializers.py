@@ -1,4 +1,8 @@
-"""Nested, read-only serializers three levels deep; every one includes its ``id``."""
+"""Nested, read-only serializers three levels deep; every one includes its ``id``.
+
+Cards also carry fields that read other rows (a slug list, a dotted source, a method with
+``Meta.depends``): the state machine proves them exact too.
+"""
 
 from rest_framework import serializers
 
@@ -40,10 +44,32 @@ class CardSerializer(serializers.ModelSerializer):
     author = AuthorSerializer(read_only=True)
     labels = LabelSerializer(many=True, read_only=True)
     notes = NoteSerializer(many=True, read_only=True)
+    # Fields that read other rows (dependencies): the label table and links, the parent column,
+    # and every user's notes.
+    label_names = serializers.SlugRelatedField(
+        many=True, slug_field="name", source="labels", read_only=True
+    )
+    column_title = serializers.CharField(source="column.title", read_only=True)
+    note_count = serializers.SerializerMethodField()
 
     class Meta:
         model = Card
-        fields = ["id", "title", "position", "payload", "author", "labels", "notes"]
+        fields = [
+            "id",
+            "title",
+            "position",
+            "payload",
+            "author",
+            "labels",
+            "notes",
+            "label_names",
+            "column_title",
+            "note_count",
+        ]
+        depends = {"note_count": ["notes"]}
+
+    def get_note_count(self, obj: Card) -> int:
+        return obj.notes.count()
 
 
 class ColumnSerializer(serializers.ModelSerializer):
