@@ -102,6 +102,11 @@ class StateModel:
         return self.layers + self.deps
 
     @property
+    def chained(self) -> bool:
+        """Whether some dependency has dependencies of its own (the cache keeps one level)."""
+        return any(dep.deps for dep in self.deps)
+
+    @property
     def root(self) -> Layer:
         """The anchor's layer."""
         return self.layers[0]
@@ -278,6 +283,13 @@ def _relation(
         through = f.through
         parent_fk = through._meta.get_field(f.field.m2m_reverse_field_name())
         return Relation.M2M, _through(through, parent_fk)
+    fk = f if isinstance(f, models.ForeignKey) else getattr(f, "field", None)
+    if isinstance(fk, models.ForeignKey) and not fk.target_field.primary_key:
+        raise ImproperlyConfigured(
+            f"{where}: {fk.model.__name__}.{fk.name} references "
+            f"{fk.related_model.__name__}.{fk.target_field.name} (to_field), not its primary key;"
+            " rxcdc links rows by primary key: point the ForeignKey at the primary key"
+        )
     if isinstance(f, models.ForeignKey):  # includes OneToOneField
         return Relation.FORWARD, {"fk_column": f.column, "fk_attname": f.attname}
     if isinstance(f, models.ForeignObjectRel) and isinstance(f.field, models.ForeignKey):

@@ -126,10 +126,13 @@ class Worker:
         label, anchor = key
         delta = self.state.heat(key, model, restore_loader(model, docs, self._load))
         reached = {doc_id(anchor, t, pk) for (t, pk) in delta.upserts}
-        if not delta.missing and len(reached) == len(docs):
+        consistent = not delta.missing and len(reached) == len(docs)
+        if consistent and not model.chained:
             return False
         # A crash cut a transaction's writes short (a link to a missing document, or a
-        # document nothing links to): re-read the anchor from the database.
+        # document nothing links to): re-read the anchor from the database. So do anchors
+        # whose dependencies chain: only their first links are cached, and a row deleted
+        # further along while the worker was down would never be routed to them.
         self.state.cool(key)
         try:
             fresh = self.state.heat(key, model, self._load)
@@ -138,6 +141,11 @@ class Worker:
         except Exception as exc:
             self._quarantine(key, exc)
             return False
+        cached = {d["_id"]: d.get("json") for d in docs}
+        if consistent and cached == {
+            doc_id(anchor, t, pk): row.text for (t, pk), row in fresh.upserts.items()
+        }:
+            return False  # the database still says what the cache holds
         every = self.cache.anchor_docs(label, anchor, live_only=False)
         newest = max((d["_lsn"] for d in every), default=position)
         self.cache.rewrite(label, anchor, max(newest, position), fresh)

@@ -25,6 +25,7 @@ class Shelf(models.Model):
 class Item(models.Model):
     shelf = models.ForeignKey(Shelf, on_delete=models.CASCADE)  # no related_name: item_set
     name = models.CharField(max_length=50)
+    tags = models.ManyToManyField(Tag, related_name="items", blank=True)
 
 
 class Place(models.Model):
@@ -81,3 +82,15 @@ class Sticker(models.Model):
     content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
     object_id = models.PositiveIntegerField()
     target = GenericForeignKey("content_type", "object_id")
+
+
+class Badge(models.Model):
+    code = models.CharField(max_length=20, unique=True)
+
+
+class Holder(models.Model):
+    """A ForeignKey to a column that is not the primary key: refused."""
+
+    badge = models.ForeignKey(
+        Badge, to_field="code", on_delete=models.CASCADE, related_name="holders"
+    )

@@ -44,14 +44,19 @@ class ItemsShelfSerializer(serializers.ModelSerializer):
 
     items = ItemSerializer(many=True, source="item_set")
     item_count = serializers.SerializerMethodField()
+    tag_total = serializers.SerializerMethodField()
 
     class Meta:
         model = Shelf
-        fields = ["id", "items", "item_count"]
-        depends = {"item_count": ["item_set"]}
+        fields = ["id", "items", "item_count", "tag_total"]
+        # tag_total's dependency chains: the shelf's items, then their tag links.
+        depends = {"item_count": ["item_set"], "tag_total": ["item_set__tags"]}
 
     def get_item_count(self, obj: Shelf) -> int:
         return obj.item_set.count()
+
+    def get_tag_total(self, obj: Shelf) -> int:
+        return sum(item.tags.count() for item in obj.item_set.all())
 
 
 class SpotSerializer(serializers.ModelSerializer):

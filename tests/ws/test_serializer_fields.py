@@ -21,6 +21,7 @@ from rxcdc.layers import build_state
 from tests.fieldsapp.channels import CHANNELS
 from tests.fieldsapp.models import Book, Entry, Item, Shelf, Spot, Tag, Writer
 from tests.fieldsapp.serializers import serializer_for
+from tests.live import LiveWorker
 from tests.ws.test_exactness import Watcher, make_user, sql
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -173,6 +174,26 @@ async def test_renaming_a_writer_reorders_entries_ordered_through_the_relation(l
     await w.close()
 
 
+async def test_a_chained_dependency_changed_while_the_worker_was_down_is_repaired(live_worker):
+    shelf, tags = await make_shelf()
+    item = await sync_to_async(Item.objects.create)(shelf=shelf, name="i")
+    await sync_to_async(item.tags.add)(*tags)
+    _, token = await make_user("u")
+    w = await watch("items", shelf, token)
+    assert state(w)["tag_total"] == 3
+    live_worker.stop()
+    # Only the shelf's first links (its items) are cached: the worker comes back with
+    # the item's tag links as they are now, so the deleted link's DELETE has nowhere to go.
+    await sync_to_async(sql)("DELETE FROM fieldsapp_item_tags WHERE tag_id = %s", [tags[0].pk])
+    again = await sync_to_async(LiveWorker)()
+    try:
+        await w.converge()
+        assert state(w)["tag_total"] == 2
+    finally:
+        await w.close()
+        await sync_to_async(again.stop)()
+
+
 # -- what cannot be kept exact is refused when the state is built (manage.py check: rxcdc.E020)
 
 
@@ -228,6 +249,37 @@ def test_a_list_serializer_that_filters_in_to_representation_is_refused():
             fields = ["id", "books"]
 
     assert "default manager" in _refused(S())
+
+
+def test_a_foreign_key_to_a_column_other_than_the_primary_key_is_refused():
+    from tests.fieldsapp.models import Badge, Holder
+
+    class B(serializers.ModelSerializer):
+        class Meta:
+            model = Badge
+            fields = ["id", "code"]
+
+    class H(serializers.ModelSerializer):
+        badge = B()
+
+        class Meta:
+            model = Holder
+            fields = ["id", "badge"]
+
+    class Hs(serializers.ModelSerializer):
+        class Meta:
+            model = Holder
+            fields = ["id"]
+
+    class WithHolders(serializers.ModelSerializer):
+        holders = Hs(many=True)
+
+        class Meta:
+            model = Badge
+            fields = ["id", "holders"]
+
+    for anchor in (H(), WithHolders()):
+        assert "Holder.badge references Badge.code (to_field)" in _refused(anchor)
 
 
 def test_a_declared_dependency_that_is_not_a_relation_is_refused():
