@@ -16,6 +16,7 @@ __all__ = [
     "PaginatedModelListMixin",
     "PatchModelMixin",
     "RetrieveModelMixin",
+    "StreamedPaginatedListMixin",
     "UpdateModelMixin",
 ]
 
@@ -77,6 +78,26 @@ class PaginatedModelListMixin(ListModelMixin):
     """``list`` paginated by ``DEFAULT_PAGINATION_CLASS`` unless ``pagination_class`` is set."""
 
     pagination_class: Any = _DEFAULT
+
+
+class StreamedPaginatedListMixin(PaginatedModelListMixin):
+    """``list`` answered page after page, one reply each, until the last page (DCRF 1.3).
+
+    Needs a paginator (``pagination_class`` or ``DEFAULT_PAGINATION_CLASS``); without one the
+    whole list is one reply.
+    """
+
+    @action()
+    async def list(self: Any, action: str, request_id: Any = None, **kwargs: Any) -> None:
+        while True:
+            data, code = await super().list(request_id=request_id, action=action, **kwargs)
+            await self.reply(action=action, data=data, status=code, request_id=request_id)
+            if not isinstance(data, dict) or "offset" not in data:
+                return
+            offset, limit, count = data["offset"], data["limit"], data["count"]
+            if not limit or offset + limit >= count:
+                return
+            kwargs["offset"] = offset + limit
 
 
 class RetrieveModelMixin:

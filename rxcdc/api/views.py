@@ -19,8 +19,8 @@ __all__ = ["DjangoViewAsConsumer"]
 class DjangoViewAsConsumer(AsyncAPIConsumer):
     """Maps each action to an HTTP method of ``view``; replies with the response and its status.
 
-    ``query`` becomes ``request.GET``, ``parameters`` the view's keyword arguments and ``data``
-    the JSON body (so DRF's ``request.data`` is ``data``).
+    ``query`` becomes ``request.GET`` (its JSON values as they came, as DCRF does),
+    ``parameters`` the view's keyword arguments and ``data`` the JSON body (DRF's ``request.data``).
     """
 
     view: Any = None
@@ -40,11 +40,13 @@ class DjangoViewAsConsumer(AsyncAPIConsumer):
     def call_view(self, action: str, **kwargs: Any) -> tuple[Any, int]:
         """Run the view (sync); JSON-able ``Response.data`` as is, else the rendered content."""
         request = request_from_scope(self.scope, self.actions[action], kwargs.get("data"))
+        # Values keep their JSON type (``{"value": 1}`` reads back as 1): DCRF's views get them
+        # that way, and a string would break ``Response(request.GET)`` round trips.
         for key, value in (kwargs.get("query") or {}).items():
             if isinstance(value, list):
-                request.GET.setlist(key, [str(v) for v in value])
+                request.GET.setlist(key, list(value))
             else:
-                request.GET[key] = str(value)
+                request.GET[key] = value
         args, view_kwargs = self.get_view_args(action=action, **kwargs)
         response = self.view(request, *args, **view_kwargs)
         if isinstance(response, Response):

@@ -32,8 +32,13 @@ def selects(queries, table):
     return [q for q in queries if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]]
 
 
-def test_one_query_per_model_per_chunk_and_one_serialization_per_change(driver):
+def test_one_query_per_model_per_chunk_and_one_serialization_per_change(driver, listener):
     a = School.objects.create(name="a")
+    listener.join(
+        school_group(a),
+        consumers.WidgetActivityConsumer.widget_activity.default_group(),
+        consumers.WidgetFeedConsumer.widget_feed.default_group(),
+    )
     consumers.SERIALIZED.clear()
     with CaptureQueriesContext(connection) as ctx:
         Classroom.objects.bulk_create([Classroom(school=a, name=str(i)) for i in range(30)])

@@ -11,6 +11,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from rxcdc.api.decorators import action
 from rxcdc.api.mixins import RetrieveModelMixin
+from rxcdc.api.observer.committed import ObserverState, observer_state
 from rxcdc.api.observer.registry import Action, clean_group_name, register
 from rxcdc.serialize import jsonable
 
@@ -21,24 +22,27 @@ HANDLER = "handle_instance_change"
 
 
 class InstanceObserver:
-    """One per (model, serializer), shared by the consumer classes that use them.
+    """One per (model, serializer, M2M tracking), shared by the consumer classes that use them.
 
-    The worker serializes a changed row once and sends it to the row's pk group.
+    The worker serializes a changed row once, when its pk group has subscribers.
     """
 
     message_type = HANDLER.replace("_", ".")
     stateful = False
     state_version = ""
+    needs_old_rows = False  # deletes carry {"pk"}, as in DCRF
 
-    def __init__(self, model_cls: Any, serializer_class: Any) -> None:
+    def __init__(self, model_cls: Any, serializer_class: Any, many_to_many: bool = False) -> None:
         self.model_cls, self.serializer_class = model_cls, serializer_class
+        self.many_to_many = many_to_many
         meta = model_cls._meta
         name = (
             f"{serializer_class.__module__}.{serializer_class.__qualname__}"
             if serializer_class is not None
             else "-"
         )
-        self.observer_id = f"instance:{meta.app_label}.{meta.model_name}:{name}"
+        links = "+m2m" if many_to_many else ""
+        self.observer_id = f"instance:{meta.app_label}.{meta.model_name}:{name}{links}"
 
     def group_for_pk(self, pk: Any) -> str:
         """The group of one instance."""
@@ -47,6 +51,16 @@ class InstanceObserver:
     def group_names_for_signal(self, instance: Any) -> set[str]:
         """The instance's pk group."""
         return {self.group_for_pk(instance.pk)}
+
+    def static_groups(self, pk: Any) -> set[str]:
+        """The pk group: known without reading the row."""
+        return {self.group_for_pk(pk)}
+
+    def get_observer_state(self, instance: Any) -> ObserverState:
+        """DCRF's state of ``instance``: ``current_groups`` of its committed row."""
+        return observer_state(
+            self.observer_id, self.model_cls, instance, self.group_names_for_signal
+        )
 
     def serialize(self, instance: Any, action: Action) -> Any:
         """``serializer_class(instance).data`` (None: consumers run ``retrieve`` instead)."""
@@ -59,19 +73,50 @@ class InstanceObserver:
         return {"pk": jsonable(pk)}
 
 
+class InstanceChangeHandler:
+    """``handle_instance_change``: receives the instance observer's messages.
+
+    Also DCRF's ``consumer.handle_instance_change.get_observer_state(instance)``.
+    """
+
+    def __get__(self, consumer: Any, owner: Any = None) -> Any:
+        return self if consumer is None else BoundInstanceChangeHandler(consumer)
+
+
+class BoundInstanceChangeHandler:
+    """``handle_instance_change`` of one consumer."""
+
+    def __init__(self, consumer: Any) -> None:
+        self.consumer = consumer
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        await self.consumer.relay_instance_change(message)
+
+    def get_observer_state(self, instance: Any) -> ObserverState:
+        """See ``InstanceObserver.get_observer_state``."""
+        return self.consumer._observer().get_observer_state(instance)  # type: ignore[no-any-return]
+
+
 class ObserverModelInstanceMixin(RetrieveModelMixin):
     """Adds ``subscribe_instance`` and ``unsubscribe_instance`` actions.
 
-    Changes arrive as ``update`` and ``delete`` replies carrying the subscribing ``request_id``.
+    Changes arrive as ``update`` and ``delete`` replies carrying the subscribing ``request_id``;
+    with ``observer_many_to_many_relationships = True`` an M2M link added or removed is an update.
     """
 
+    observer_many_to_many_relationships = False
     _instance_observer: InstanceObserver | None = None
+    handle_instance_change: Any = InstanceChangeHandler()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         model = _observed_model(cls)
         if model is not None:
-            observer = InstanceObserver(model, getattr(cls, "serializer_class", None))
+            observer = InstanceObserver(
+                model,
+                getattr(cls, "serializer_class", None),
+                many_to_many=bool(cls.observer_many_to_many_relationships),
+            )
             register(observer)
             cls._instance_observer = observer
 
@@ -113,7 +158,7 @@ class ObserverModelInstanceMixin(RetrieveModelMixin):
             await self.remove_group(group)
         return None, status.HTTP_204_NO_CONTENT
 
-    async def handle_instance_change(self: Any, message: dict[str, Any]) -> None:
+    async def relay_instance_change(self: Any, message: dict[str, Any]) -> None:
         """Relay one change to every request that subscribed to the instance."""
         observer = self._observer()
         group, action, body = message.get("group"), message["action"], message.get("body")

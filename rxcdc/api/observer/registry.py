@@ -33,6 +33,11 @@ class Observed(Protocol):
     observer_id: str
     model_cls: Any
     message_type: str
+    many_to_many: bool  # an M2M link added or removed is an update of the row
+
+    @property
+    def needs_old_rows(self) -> bool:
+        """Whether delete bodies are serialized from the old row (REPLICA IDENTITY FULL)."""
 
     @property
     def stateful(self) -> bool:
@@ -44,6 +49,9 @@ class Observed(Protocol):
 
     def group_names_for_signal(self, instance: Any) -> set[str]:
         """The (cleaned) groups a row belongs to."""
+
+    def static_groups(self, pk: Any) -> set[str] | None:
+        """The groups of row ``pk`` when they do not depend on its fields, else None."""
 
     def serialize(self, instance: Any, action: Action) -> Any:
         """The message body for a row that still exists."""

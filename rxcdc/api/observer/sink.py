@@ -1,7 +1,9 @@
 """The worker side of observers: one ``rxcdc.sinks`` sink turning chunks into group messages.
 
 Per chunk, the rows of each observed table are re-read with one query per model and each
-observer serializes a changed row once (per action), whatever the number of subscribers.
+observer serializes a changed row once (per action), whatever the number of subscribers, and
+only for groups that have subscribers (``interest``). A change to a through table of an
+observed M2M field is an update of the row it links.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.db import InterfaceError, OperationalError
 from replication.changes import Chunk, Delete, Insert, Truncate, Update
 from rxcdc import conf
 from rxcdc.api.observer import registry
+from rxcdc.api.observer.interest import subscribed
 from rxcdc.api.observer.registry import Action, Observed
 from rxcdc.api.observer.state import COLLECTION, GroupState
 from rxcdc.serialize import jsonable
@@ -51,6 +54,15 @@ class Table:
     models: dict[Any, list[Observed]]
 
 
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A through table of an observed M2M field: its column naming the observed row."""
+
+    table: str  # the observed row's table
+    column: str
+    pk: Any  # the observed model's primary key field
+
+
 class ObserverSink:
     """Sends each observed change to the groups its row left, stayed in and entered."""
 
@@ -59,6 +71,9 @@ class ObserverSink:
         self._state: GroupState | None = None
         self._seeded: set[tuple[str, str]] = set()
         self._tables: dict[str, Table] = {}
+        self._links: dict[str, list[Link]] = {}  # through table → the rows its changes touch
+        self._stateful = False
+        self._blind: set[str] = set()  # through tables already reported as lacking old rows
         self._built = -1
         self._ready = -1  # the registry version whose stateful observers are seeded
         self._next_purge = 0.0
@@ -69,28 +84,41 @@ class ObserverSink:
         """Observed tables; a starting worker calls this first (opens and seeds the group state)."""
         self._state = None
         self._prepare()
-        return sorted(self._by_table())
+        return sorted(set(self._by_table()) | set(self._links))
 
     def messages(self, chunk: Chunk) -> list[Message]:
         """Group messages for the observed rows this chunk changed."""
         tables = self._prepare()
         if not tables:
             return []
-        rows = self._collect(chunk, tables)
-        if not rows:
+        direct, linked = self._collect(chunk, tables)
+        if not direct and not linked:
             return []
         wait_until_visible(chunk.transaction.xid)
         out: list[Message] = []
         tx = chunk.transaction.commit_lsn
-        for name, changed in rows.items():
-            table = tables[name]
-            live = [pk for pk, rc in changed.items() if rc.last != "delete"]
-            for model, observers in table.models.items():
-                found = {o.pk: o for o in model._base_manager.filter(pk__in=live)} if live else {}
+        for name in sorted(direct.keys() | linked.keys()):
+            for model, observers in tables[name].models.items():
+                plans: list[tuple[Observed, dict[Any, RowChange]]] = []
+                live: set[Any] = set()
                 for observer in observers:
+                    changed = _changes(observer, direct.get(name, {}), linked.get(name, {}))
+                    if not observer.stateful:
+                        # Groups known from the pk: rows nobody listens to are not even read.
+                        changed = _reaching(observer, changed)
+                    if changed:
+                        plans.append((observer, changed))
+                        live.update(pk for pk, rc in changed.items() if rc.last != "delete")
+                found = {o.pk: o for o in model._base_manager.filter(pk__in=live)} if live else {}
+                for observer, changed in plans:
                     out += self._observe(observer, model, changed, found, tx)
         self._purge(tx)
         return out
+
+    @property
+    def uses_state(self) -> bool:
+        """Whether group state was kept in MongoDB (observers with custom groups)."""
+        return bool(self._seeded)
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -103,7 +131,7 @@ class ObserverSink:
             self._db = str(conf.get("RX_MONGO_DB"))
             self._state = GroupState(self._clients[url][self._db][COLLECTION])
             self._ready = -1
-            if any(o.stateful for o in registry.observers()):
+            if self._stateful:
                 self._state.ensure_indexes()
         if self._ready != self._built:  # new observers (or a new database): seed them first
             for observer in registry.observers():
@@ -115,12 +143,19 @@ class ObserverSink:
     def _by_table(self) -> dict[str, Table]:
         if self._built != registry.version():
             tables: dict[str, Table] = {}
+            links: dict[str, set[Link]] = defaultdict(set)
             for observer in registry.observers():
                 model = observer.model_cls
                 name = model._meta.db_table
                 table = tables.setdefault(name, Table(model._meta.pk, defaultdict(list)))
                 table.models[model].append(observer)
+                if observer.many_to_many:
+                    for field in model._meta.many_to_many:
+                        through = field.remote_field.through._meta.db_table
+                        links[through].add(Link(name, field.m2m_column_name(), model._meta.pk))
             self._tables, self._built = tables, registry.version()
+            self._links = {t: sorted(ls, key=repr) for t, ls in links.items()}
+            self._stateful = any(o.stateful for o in registry.observers())
         return self._tables
 
     def _seed(self, observer: Observed) -> None:
@@ -147,10 +182,18 @@ class ObserverSink:
 
     # -- per chunk -----------------------------------------------------------------------------
 
-    def _collect(self, chunk: Chunk, tables: dict[str, Table]) -> dict[str, dict[Any, RowChange]]:
+    def _collect(
+        self, chunk: Chunk, tables: dict[str, Table]
+    ) -> tuple[dict[str, dict[Any, RowChange]], dict[str, dict[Any, RowChange]]]:
+        """Changed rows by table: changed themselves, and changed through their M2M links."""
         rows: dict[str, dict[Any, RowChange]] = {}
+        linked: dict[str, dict[Any, RowChange]] = {}
         for change in chunk.changes:
-            table = tables.get(getattr(change, "table", ""))
+            name = getattr(change, "table", "")
+            for link in self._links.get(name, ()):
+                for pk in self._linked(link, name, change):
+                    _note(linked.setdefault(link.table, {}), pk, "update", change.lsn)
+            table = tables.get(name)
             if table is None:
                 continue
             changed = rows.setdefault(change.table, {})  # type: ignore[union-attr]
@@ -171,7 +214,25 @@ class ObserverSink:
             elif isinstance(change, Truncate):
                 for pk in self._truncated(table, change.lsn):
                     _note(changed, to_python(pk), "delete", change.lsn)
-        return rows
+        return rows, linked
+
+    def _linked(self, link: Link, through: str, change: Any) -> list[Any]:
+        """The observed rows a through-table change links or unlinks."""
+        values = []
+        if isinstance(change, Insert | Update):
+            values.append(change.new.get(link.column))
+        if isinstance(change, Update | Delete):
+            if link.column in change.old:
+                values.append(change.old[link.column])
+            elif isinstance(change, Delete) and through not in self._blind:
+                # The WAL has the through row's key only: whose link went is unknown.
+                self._blind.add(through)
+                log.warning(
+                    "M2M links removed from %s cannot be observed: run "
+                    "`manage.py rx_api_replica_identity` (REPLICA IDENTITY FULL on it)",
+                    through,
+                )
+        return [link.pk.to_python(v) for v in values if v is not None]
 
     def _truncated(self, table: Table, lsn: int) -> set[Any]:
         assert self._state is not None
@@ -193,7 +254,7 @@ class ObserverSink:
         assert self._state is not None
         sid = _sid(observer)
         docs = self._state.load(sid, (jsonable(pk) for pk in changed)) if observer.stateful else {}
-        out: list[Message] = []
+        moves: list[tuple[Any, RowChange, Any, set[str], set[str]]] = []
         writes: list[tuple[Any, list[str], list[str], int, int]] = []
         for pk, rc in changed.items():
             instance = found.get(pk)
@@ -212,18 +273,28 @@ class ObserverSink:
                     old = observer.group_names_for_signal(model(pk=pk))
                 else:
                     old = set() if rc.first == "insert" else new
-                out += _row_messages(observer, model, pk, rc, instance, old, new)
+                moves.append((pk, rc, instance, old, new))
             except TRANSIENT:
                 raise
             except Exception:
                 log.exception("observer %s: skipped row %r", observer.observer_id, pk)
         if writes:
             self._state.save(observer.observer_id, sid, writes)
+        # Serialize for the groups that have subscribers only (kept groups cover them all).
+        heard = subscribed(set().union(*(old | new for _, _, _, old, new in moves)))
+        out: list[Message] = []
+        for pk, rc, instance, old, new in moves:
+            try:
+                out += _row_messages(observer, model, pk, rc, instance, old & heard, new & heard)
+            except TRANSIENT:
+                raise
+            except Exception:
+                log.exception("observer %s: skipped row %r", observer.observer_id, pk)
         return out
 
     def _purge(self, tx: int) -> None:
         now = time.monotonic()
-        if now >= self._next_purge and self._state is not None:
+        if now >= self._next_purge and self._state is not None and self._stateful:
             self._next_purge = now + PURGE_INTERVAL
             self._state.purge(tx)
 
@@ -266,6 +337,23 @@ def _row_messages(
                 message["pk"] = jsonable(pk)
             out.append((group, message))
     return out
+
+
+def _changes(
+    observer: Observed, direct: dict[Any, RowChange], linked: dict[Any, RowChange]
+) -> dict[Any, RowChange]:
+    """The rows an observer hears of: changed ones, and with M2M tracking relinked ones."""
+    if not observer.many_to_many or not linked:
+        return direct
+    # A row changed itself reports its links too (an insert stays a create).
+    return {**linked, **direct}
+
+
+def _reaching(observer: Observed, changed: dict[Any, RowChange]) -> dict[Any, RowChange]:
+    """The rows whose fixed groups have subscribers."""
+    groups = {pk: observer.static_groups(pk) or set() for pk in changed}
+    heard = subscribed(set().union(*groups.values()))
+    return {pk: rc for pk, rc in changed.items() if groups[pk] & heard}
 
 
 def _note(rows: dict[Any, RowChange], pk: Any, kind: str, lsn: int, old: Any = None) -> None:

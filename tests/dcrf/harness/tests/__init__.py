@@ -1,0 +1,1 @@
+"""DCRF's test package: its test modules (downloaded) next to the support modules it imports."""
