@@ -5,6 +5,7 @@ from tests.fieldsapp.serializers import (
     BooksShelfSerializer,
     EntriesShelfSerializer,
     ItemsShelfSerializer,
+    ProxyShelfSerializer,
     SpotsShelfSerializer,
     TagsShelfSerializer,
 )
@@ -43,10 +44,16 @@ class EntriesShelfChannel(_Shelf):
         anchor = EntriesShelfSerializer()
 
 
+class ProxyShelfChannel(_Shelf):
+    class Meta:
+        anchor = ProxyShelfSerializer()
+
+
 CHANNELS = {
     "tags": TagsShelfChannel,
     "items": ItemsShelfChannel,
     "spots": SpotsShelfChannel,
     "books": BooksShelfChannel,
     "entries": EntriesShelfChannel,
+    "proxy": ProxyShelfChannel,
 }

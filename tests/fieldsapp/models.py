@@ -94,3 +94,10 @@ class Holder(models.Model):
     badge = models.ForeignKey(
         Badge, to_field="code", on_delete=models.CASCADE, related_name="holders"
     )
+
+
+class ShelfProxy(Shelf):
+    """A proxy: the concrete model's table, its own Python class."""
+
+    class Meta:
+        proxy = True

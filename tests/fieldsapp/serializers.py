@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from tests.fieldsapp.models import Book, Entry, Item, Shelf, Spot, Writer
+from tests.fieldsapp.models import Book, Entry, Item, Shelf, ShelfProxy, Spot, Writer
 
 
 class TagsShelfSerializer(serializers.ModelSerializer):
@@ -110,6 +110,14 @@ class EntriesShelfSerializer(serializers.ModelSerializer):
         fields = ["id", "entries"]
 
 
+class ProxyShelfSerializer(serializers.ModelSerializer):
+    books = BookSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ShelfProxy
+        fields = ["id", "title", "books"]
+
+
 def serializer_for(kind: str) -> Any:
     """The anchor serializer class a channel of this kind uses."""
     return {
@@ -118,4 +126,5 @@ def serializer_for(kind: str) -> Any:
         "spots": SpotsShelfSerializer,
         "books": BooksShelfSerializer,
         "entries": EntriesShelfSerializer,
+        "proxy": ProxyShelfSerializer,
     }[kind]

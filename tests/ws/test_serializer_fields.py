@@ -19,7 +19,7 @@ from rest_framework import serializers
 
 from rxcdc.layers import build_state
 from tests.fieldsapp.channels import CHANNELS
-from tests.fieldsapp.models import Book, Entry, Item, Shelf, Spot, Tag, Writer
+from tests.fieldsapp.models import Book, Entry, Item, Shelf, ShelfProxy, Spot, Tag, Writer
 from tests.fieldsapp.serializers import serializer_for
 from tests.live import LiveWorker
 from tests.ws.test_exactness import Watcher, make_user, sql
@@ -171,6 +171,24 @@ async def test_renaming_a_writer_reorders_entries_ordered_through_the_relation(l
     await sync_to_async(sql)("UPDATE fieldsapp_writer SET name = 'zed' WHERE id = %s", [ann.pk])
     await w.converge()
     assert [e["id"] for e in state(w)["entries"]] == [second.pk, first.pk]
+    await w.close()
+
+
+async def test_a_proxy_model_anchor_follows_its_concrete_table(live_worker):
+    shelf, _tags = await make_shelf()
+    _, token = await make_user("u")
+    w = await sync_to_async(ShelfWatcher)(
+        f"/ws/shelf/proxy/{shelf.pk}/", serializer_for("proxy"), ShelfProxy, shelf.pk, token
+    )
+    await w.connect()
+    await w.converge()
+    await sync_to_async(sql)(
+        "UPDATE fieldsapp_shelf SET title = 'renamed' WHERE id = %s;"
+        " INSERT INTO fieldsapp_book (shelf_id, title, active) VALUES (%s, 'new', true)",
+        [shelf.pk, shelf.pk],
+    )
+    await w.converge()
+    assert state(w)["title"] == "renamed" and [b["title"] for b in state(w)["books"]] == ["new"]
     await w.close()
 
 
