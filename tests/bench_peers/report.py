@@ -136,7 +136,9 @@ def _snapshot(fig: Figures, kind: str) -> str:
     for peer, v in zip(PEERS, values, strict=True):
         note = "" if peer.cache else " (no cache: every load reads Postgres)"
         failure = fig.failures.get((peer.key, f"snapshot.{kind}"))
-        cells.append(f"{spread(v)} s{note}" if v else f"— ({failure or 'not measured'})")
+        error = fig.failures.get((peer.key, f"snapshot.{kind}.error"))
+        cell = f"{spread(v)} s{note}" if v else f"— ({failure or 'not measured'})"
+        cells.append(cell + (f"; a load failed: {error}" if error else ""))
     ratios = [_ratio(values[0], other) for other in values[1:]]
     return _row(f"snapshot of a room with 10,000 messages, {what}", [*cells, *ratios])
 

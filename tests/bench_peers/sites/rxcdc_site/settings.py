@@ -16,3 +16,6 @@ CHANNEL_LAYERS = {
 RX_SLOT_NAME = os.environ.get("PEERS_DB", "bench_peers")
 RX_MONGO_DB = os.environ.get("PEERS_DB", "bench_peers")
 RX_CACHE_TTL = 3600.0
+# The heat of the 10,000-message room writes 10,000 documents to the MongoDB stand-in; on a busy
+# machine that took longer than the default 10 s, and the client got `worker_unavailable`.
+RX_HEAT_TIMEOUT = 120.0
