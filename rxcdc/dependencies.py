@@ -19,7 +19,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 from rest_framework import serializers
 
-__all__ = ["Reads", "find_relation", "ordering", "reads"]
+__all__ = ["Reads", "find_relation", "order_items", "ordering", "reads"]
 
 Path = tuple[str, ...]
 
@@ -42,11 +42,7 @@ def find_relation(model: type[models.Model], name: str) -> Any:
         f = model._meta.get_field(name)
     except FieldDoesNotExist:
         f = next(
-            (
-                rel
-                for rel in model._meta.related_objects
-                if rel.get_accessor_name() == name
-            ),
+            (rel for rel in model._meta.related_objects if rel.get_accessor_name() == name),
             None,
         )
     if f is None or not (f.is_relation or _is_generic(f)):
@@ -99,8 +95,7 @@ def ordering(model: type[models.Model]) -> tuple[tuple[tuple[str, bool], ...], b
     ``parent.<relation>.all()``. *Opaque* means a row's place cannot be told from its own
     columns (an expression, or a column of a related row on one of the paths).
     """
-    query = model._default_manager.all().query
-    items = query.order_by or model._meta.ordering
+    items = order_items(model)
     local: list[tuple[str, bool]] = []
     opaque = False
     paths: list[Path] = []
@@ -123,6 +118,11 @@ def ordering(model: type[models.Model]) -> tuple[tuple[tuple[str, bool], ...], b
             continue
         local.append((str(model._meta.get_field(name).attname), item.startswith("-")))
     return tuple(local), opaque, paths
+
+
+def order_items(model: type[models.Model]) -> tuple[Any, ...]:
+    """What orders ``parent.<relation>.all()``: its manager's order_by, else Meta.ordering."""
+    return tuple(model._default_manager.all().query.order_by or model._meta.ordering)
 
 
 def _expression_paths(model: type[models.Model], expression: Any) -> list[Path]:

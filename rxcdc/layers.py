@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from rest_framework import serializers
 
-from rxcdc.dependencies import find_relation, ordering, reads
+from rxcdc.dependencies import find_relation, order_items, ordering, reads
 
 __all__ = ["Layer", "Relation", "StateModel", "build_state"]
 
@@ -156,6 +156,11 @@ def _add_layer(
         field_name, source, many = nested
         where = f"{owner}: field {type(serializer).__name__} at {field_name}"
         relation, extra = _relation(parent.model, source, where)
+        if relation is Relation.M2M and not all(isinstance(o, str) for o in order_items(model)):
+            raise ImproperlyConfigured(
+                f"{where}: {model.__name__} is ordered by an expression, which rxcdc cannot "
+                "apply through a many-to-many link table; order it by field names"
+            )
     nested_fields = _nested_fields(serializer, model, owner)
     read = reads(serializer, nested_fields, f"{owner}: field {type(serializer).__name__}")
     local_order, opaque, order_paths = ordering(model)

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rxcdc.dependencies import order_items
 from rxcdc.layers import Layer, Relation
 
 __all__ = ["Row", "encode", "jsonable", "load_rows"]
@@ -125,7 +126,7 @@ def _load_links(child: Layer, rows: dict[Any, Row]) -> None:
         assert child.through_model is not None
         assert child.through_parent_attname is not None
         child_fk = _through_child_field(child)
-        order = [_prefixed(o, child_fk.name) for o in _order_by(child)] or ["pk"]
+        order = [_prefixed(o, child_fk.name) for o in order_items(child.model)] or ["pk"]
         triples = (
             child.through_model._default_manager.filter(
                 **{f"{child.through_parent_attname}__in": parents}
@@ -153,13 +154,7 @@ def _load_links(child: Layer, rows: dict[Any, Row]) -> None:
             row.doc[name] = [jsonable(i) for i in row.links[name]]
 
 
-def _order_by(layer: Layer) -> Any:
-    """What orders a list of ``layer``'s model: its default manager's order_by or Meta.ordering."""
-    query = layer.model._default_manager.all().query
-    return query.order_by or layer.model._meta.ordering
-
-
-def _prefixed(ordering: Any, relation: str) -> Any:
+def _prefixed(ordering: str, relation: str) -> str:
     """``"-name"`` on the child → ``"-tag__name"`` on the through model."""
     text = str(ordering)
     desc = text.startswith("-")

@@ -3,6 +3,7 @@
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class Tag(models.Model):
@@ -101,3 +102,11 @@ class ShelfProxy(Shelf):
 
     class Meta:
         proxy = True
+
+
+class TagByLower(Tag):
+    """Ordered by an expression: refused through a many-to-many link table."""
+
+    class Meta:
+        proxy = True
+        ordering = [Lower("name")]

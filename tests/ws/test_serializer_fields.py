@@ -300,6 +300,24 @@ def test_a_foreign_key_to_a_column_other_than_the_primary_key_is_refused():
         assert "Holder.badge references Badge.code (to_field)" in _refused(anchor)
 
 
+def test_a_many_to_many_list_ordered_by_an_expression_is_refused():
+    from tests.fieldsapp.models import TagByLower
+
+    class T(serializers.ModelSerializer):
+        class Meta:
+            model = TagByLower
+            fields = ["id"]
+
+    class S(serializers.ModelSerializer):
+        tags = T(many=True)
+
+        class Meta:
+            model = Shelf
+            fields = ["id", "tags"]
+
+    assert "TagByLower is ordered by an expression" in _refused(S())
+
+
 def test_a_declared_dependency_that_is_not_a_relation_is_refused():
     class S(serializers.ModelSerializer):
         n = serializers.SerializerMethodField()
