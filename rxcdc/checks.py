@@ -128,7 +128,7 @@ def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 
 @checks.register("rxcdc")
 def check_database(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The database can stream to rx_replicate: wal_level, privileges, wal2json, primary keys."""
+    """The database can stream to rx_replicate: wal_level, privileges, wal2json, row identities."""
     from replication.errors import ConfigurationError, ReplicationError, SlotInUse
     from replication.slot import preflight
 
@@ -146,32 +146,171 @@ def check_database(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 
 
 def _tables_without_identity() -> list[checks.CheckMessage]:
-    """Tracked tables whose UPDATE/DELETE the WAL would carry without a key."""
-    from django.db import connections
+    """Tracked tables whose UPDATEs and DELETEs the WAL carries without a key rxcdc can route.
 
+    Replica identity is per relation that holds rows: each leaf of a partitioned table is
+    checked. Also refused: key columns that compare case-insensitively (citext,
+    nondeterministic collations), whose WAL values need not equal the keys rxcdc holds.
+    """
+    from rxcdc.channels import all_channels
+    from rxcdc.tables import identities, key_types, resolve
+
+    keys = _key_columns(all_channels())
+    if not keys.pk:
+        return []
+    found = resolve(keys.pk)
+    errors: list[checks.CheckMessage] = []
+    for db_table, relations in sorted(identities(found.values()).items()):
+        pk_column = keys.pk[db_table]
+        partitioned = found[db_table].partitioned
+        for rel in relations:
+            name = f"{rel.schema}.{rel.name}" if rel.schema != "public" else rel.name
+            part = f"partition {name!r} of table {db_table!r}" if partitioned else f"table {name!r}"
+            if rel.kind == "d" and not rel.columns:
+                errors.append(
+                    checks.Error(
+                        f"{part} is tracked by rxcdc but has no primary key: its UPDATEs and "
+                        "DELETEs reach the WAL without a row identity",
+                        id="rxcdc.E002",
+                        hint=f"Add a primary key, or ALTER TABLE {name} REPLICA IDENTITY FULL.",
+                    )
+                )
+            elif rel.kind == "n":
+                errors.append(
+                    checks.Error(
+                        f"{part} has REPLICA IDENTITY NOTHING: wal2json skips its UPDATEs and "
+                        "DELETEs, so rxcdc would never see them",
+                        id="rxcdc.E003",
+                        hint=f"ALTER TABLE {name} REPLICA IDENTITY DEFAULT (or FULL).",
+                    )
+                )
+            elif not rel.carries(pk_column) and not _routable(keys, db_table, rel, partitioned):
+                errors.append(
+                    checks.Error(
+                        f"{part} has REPLICA IDENTITY USING INDEX on {', '.join(rel.columns or ())}"
+                        f": its DELETEs do not carry {keys.need(db_table)}, so rxcdc cannot "
+                        "tell which row went",
+                        id="rxcdc.E004",
+                        hint=f"ALTER TABLE {name} REPLICA IDENTITY DEFAULT (or FULL, or USING "
+                        f"INDEX on a unique index that includes {keys.need(db_table)}).",
+                    )
+                )
+    types = key_types(found.values())
+    for (db_table, column), where in sorted(keys.compared.items()):
+        type_name, deterministic = types.get((db_table, column), ("", True))
+        if type_name == "citext" or not deterministic:
+            how = "is citext" if type_name == "citext" else "has a nondeterministic collation"
+            errors.append(
+                checks.Error(
+                    f"{where} (column {db_table}.{column}) {how}: Postgres calls keys equal "
+                    "that differ in case, and the WAL value of one need not equal the key "
+                    "rxcdc holds for the other",
+                    id="rxcdc.E005",
+                    hint="Use a key compared byte for byte (text or varchar with a "
+                    "deterministic collation, e.g. stored lower-cased), or a surrogate "
+                    "integer or UUID key.",
+                )
+            )
+    return errors
+
+
+class _Keys:
+    """What the router compares, per tracked table: its pk column, the columns it routes by."""
+
+    def __init__(self) -> None:
+        self.pk: dict[str, str] = {}  # db_table → pk column
+        self.through_parents: dict[str, set[str]] = {}  # through table → parent columns
+        self.layer_tables: set[str] = set()
+        self.compared: dict[tuple[str, str], str] = {}  # (db_table, column) → "Model.field"
+
+    def need(self, db_table: str) -> str:
+        """The columns a DELETE of ``db_table`` must carry (one of them)."""
+        wanted = [self.pk[db_table]]
+        if db_table not in self.layer_tables:
+            wanted += sorted(self.through_parents.get(db_table, ()))
+        return " or ".join(wanted)
+
+    def add(self, model: Any, column: str) -> None:
+        for f in model._meta.concrete_fields:
+            if f.column == column:
+                self.compared[(model._meta.db_table, column)] = f"{model.__name__}.{f.name}"
+
+
+def _key_columns(channels: list[Any]) -> _Keys:
+    from rxcdc.layers import Relation
+
+    keys = _Keys()
+    for channel in channels:
+        try:
+            state = channel.state()
+        except ImproperlyConfigured:
+            continue  # check_channels reports it
+        for layer in getattr(state, "tracked", state.layers):
+            models = [(layer.model, False)]
+            if layer.through_model is not None:
+                models.append((layer.through_model, True))
+            for model, through in models:
+                column = model._meta.pk.column
+                if column is None:
+                    continue  # check_keys reports it
+                table = model._meta.db_table
+                keys.pk[table] = column
+                keys.add(model, column)
+                if not through:
+                    keys.layer_tables.add(table)
+            if layer.through_table and layer.through_parent_column:
+                keys.through_parents.setdefault(layer.through_table, set()).add(
+                    layer.through_parent_column
+                )
+                keys.add(layer.through_model, layer.through_parent_column)
+            if layer.fk_column and layer.parent is not None:
+                holder = layer.model if layer.relation is Relation.REVERSE else layer.parent.model
+                keys.add(holder, layer.fk_column)
+    return keys
+
+
+def _routable(keys: _Keys, db_table: str, rel: Any, partitioned: bool) -> bool:
+    """Can a DELETE carrying only this identity be routed? (It lacks the pk column.)"""
+    if db_table in keys.layer_tables:
+        # rxcdc.identity maps identity values to member pks, for one relation per table.
+        return not partitioned and bool(rel.columns)
+    # A through row: its parent column is enough to re-read the parent's list.
+    return any(rel.carries(c) for c in keys.through_parents.get(db_table, ()))
+
+
+@checks.register("rxcdc")
+def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Every tracked model has a single-column primary key: the WAL is routed by it."""
     from rxcdc.channels import all_channels
 
-    tables = sorted({t for c in all_channels() for t in c.state().tables()})
-    if not tables:
-        return []
-    with connections[conf.get("RX_DATABASE")].cursor() as cur:
-        cur.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relreplident = 'd'"
-            " AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid"
-            " AND i.indisprimary)",
-            [conf.get("RX_SCHEMA"), tables],
-        )
-        missing = [row[0] for row in cur.fetchall()]
-    return [
-        checks.Error(
-            f"table {t!r} is tracked by rxcdc but has no primary key: its UPDATEs and DELETEs "
-            "reach the WAL without a row identity",
-            id="rxcdc.E002",
-            hint=f"Add a primary key, or ALTER TABLE {t} REPLICA IDENTITY FULL.",
-        )
-        for t in missing
-    ]
+    errors: list[checks.CheckMessage] = []
+    seen: set[Any] = set()
+    for channel in all_channels():
+        try:
+            state = channel.state()
+        except ImproperlyConfigured:
+            continue  # check_channels reports it
+        for layer in getattr(state, "tracked", state.layers):
+            for model in (layer.model, layer.through_model):
+                if model is None or model in seen or model._meta.pk.column is not None:
+                    continue
+                seen.add(model)
+                pk = model._meta.pk
+                columns = ", ".join(f.column for f in getattr(pk, "fields", ())) or pk.name
+                errors.append(
+                    checks.Error(
+                        f"{model._meta.label} ({model._meta.db_table}) has a composite primary "
+                        f"key ({columns}): rxcdc routes WAL changes by one key column, so its "
+                        "UPDATEs and DELETEs would be lost",
+                        obj=channel,
+                        id="rxcdc.E006",
+                        hint=f"Give {model.__name__} a single-column primary key (e.g. id = "
+                        "models.BigAutoField(primary_key=True)) and keep the composite unique "
+                        "with Meta.constraints = [models.UniqueConstraint(fields=[...], "
+                        "name=...)].",
+                    )
+                )
+    return errors
 
 
 @checks.register("rxcdc")

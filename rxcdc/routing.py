@@ -1,7 +1,9 @@
 """Route WAL row changes to the (anchor, layer, pk) members of hot anchors they affect.
 
 Old FK values are not in the WAL under REPLICA IDENTITY DEFAULT, so deletes and moves are
-resolved from our own state (``HotState``): who held the row, and through which parent.
+resolved from our own state (``HotState``): who held the row, and through which parent. Under
+REPLICA IDENTITY USING INDEX a DELETE may not even carry the pk: ``IdentityIndex`` resolves it
+from the identity values, and a through row's DELETE is routed by the parent column it carries.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from replication.changes import Change, Delete, Insert, Truncate, Update
+from rxcdc.identity import IdentityIndex
 from rxcdc.layers import Layer, Relation
 from rxcdc.state import AnchorKey, HotState
 
@@ -41,6 +44,8 @@ class Router:
 
     def __init__(self, channels: list[Tracked], state: HotState):
         self.state = state
+        # Tables whose identity leaves out the pk (configured by rxcdc.runner from the catalog).
+        self.identity = IdentityIndex(lambda: self.state.rows)
         self.by_table: dict[str, list[tuple[Tracked, Layer]]] = defaultdict(list)
         self.by_through: dict[str, list[tuple[Tracked, Layer]]] = defaultdict(list)
         self.pk_columns: dict[str, str] = {}
@@ -66,6 +71,8 @@ class Router:
             pk_column = self.pk_columns.get(getattr(change, "table", ""))
             if pk_column is None or not isinstance(change, Insert | Update | Delete):
                 continue
+            if not isinstance(change, Insert) and change.table in self.identity.columns:
+                self._identify(change.table, pk_column, change.old)
             for values in (getattr(change, "new", None), getattr(change, "old", None)):
                 if values and pk_column in values:
                     out.add((change.table, values[pk_column]))
@@ -85,6 +92,11 @@ class Router:
             return
         new = change.new if not isinstance(change, Delete) else None
         old = change.old if not isinstance(change, Insert) else None
+        if table in self.identity.columns:
+            if old is not None and not self._identify(table, pk_column, old):
+                self._reread_unknown(table, batch)
+            if new is not None:
+                self.identity.note(table, new)
         pks = {v[pk_column] for v in (new, old) if v and pk_column in v}
         for pk in pks:
             for key, layer in tuple(self.state.rows.get((table, pk), ())):
@@ -100,6 +112,24 @@ class Router:
                     self._mark_parent(layer, parent_pk, batch)
         for _channel, layer in self.by_through.get(table, ()):
             self._through(layer, table, pk_column, new, old, batch)
+
+    def _identify(self, table: str, pk_column: str, old: dict[str, Any]) -> bool:
+        """Put the pk into an identity that lacks it, if it names a member row we know."""
+        if pk_column in old:
+            return True
+        known, pk = self.identity.pk(table, old)
+        if known:
+            old[pk_column] = pk  # sinks then see the pk too
+        return known
+
+    def _reread_unknown(self, table: str, batch: Batch) -> None:
+        """An identity we cannot resolve: re-read the members whose identity we do not know.
+
+        Those are the only members it can name; a gone one leaves its anchor on re-read.
+        """
+        for pk in self.identity.unknown(table):
+            for key, layer in tuple(self.state.rows.get((table, pk), ())):
+                batch.dirty[key].add((layer, pk))
 
     def _root(
         self, channel: Tracked, layer: Layer, change: Change, pks: set[Any], batch: Batch
@@ -148,8 +178,11 @@ class Router:
         old: dict[str, Any] | None,
         batch: Batch,
     ) -> None:
-        if new is not None:
-            self._mark_parent(layer, new.get(layer.through_parent_column or ""), batch)
+        for values in (new, old):
+            # The new row's parent; an identity of the parent column (USING INDEX on the
+            # through table's unique pair, or FULL) names the old one.
+            if values is not None:
+                self._mark_parent(layer, values.get(layer.through_parent_column or ""), batch)
         for values in (new, old):
             if values and pk_column in values:
                 for parent_pk in tuple(self.state.through.get((table, values[pk_column]), ())):

@@ -16,6 +16,7 @@ from rxcdc.channels import StateChannel
 from rxcdc.fanout import Publisher
 from rxcdc.heat import Heater
 from rxcdc.sinks import registered
+from rxcdc.tables import identities, resolve
 from rxcdc.worker import Worker
 
 __all__ = ["open_stream", "start_worker"]
@@ -54,14 +55,39 @@ def open_stream(
         cleared = worker.cache.clear()
         if cleared:
             log.warning("new replication slot %r: cleared %d cached anchors", slot, cleared)
-    schema = conf.get("RX_SCHEMA")
     stream = ReplicationStream(
         dsn,
         slot,
-        [(schema, table) for table in worker.tables()],
+        configure_tables(worker),
         chunk_size=int(conf.get("RX_CHUNK_SIZE")),
         heartbeat_interval=float(conf.get("RX_HEARTBEAT_INTERVAL")),
         idle_tick=idle_tick,
     )
+    worker.on_clear.append(stream.forget_tables)
     worker.restore(slot_status(dsn, slot).confirmed_flush_lsn or 0)
     return stream
+
+
+def configure_tables(worker: Worker) -> list[tuple[str, str]]:
+    """Resolve the worker's tables in the catalog; returns the (schema, name) to stream.
+
+    Each ``db_table`` is resolved as the ORM resolves it (``search_path``, or a schema-qualified
+    name); the worker learns which relation names to rename back, and which tables' DELETEs
+    carry an identity without the pk (``rxcdc.identity``). A table that does not exist (yet)
+    is streamed as ``RX_SCHEMA.db_table``.
+    """
+    wanted = worker.tables()
+    found = resolve(wanted)
+    worker.table_names = {
+        (t.schema, t.name): t.db_table for t in found.values() if t.name != t.db_table
+    }
+    router = worker.router
+    for db_table, relations in identities(found.values()).items():
+        pk_column = router.pk_columns.get(db_table)
+        if pk_column is None or db_table not in router.by_table or len(relations) != 1:
+            continue  # through tables route by their parent column; partitions: see checks
+        (identity,) = relations
+        if identity.columns and not identity.carries(pk_column):
+            router.identity.track(db_table, identity.columns, pk_column)
+    schema = conf.get("RX_SCHEMA")
+    return [(found[t].schema, found[t].name) if t in found else (schema, t) for t in wanted]

@@ -13,7 +13,16 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connections
 
-from replication.changes import Chunk, Heartbeat, Transaction, format_lsn
+from replication.changes import (
+    Chunk,
+    Delete,
+    Heartbeat,
+    Insert,
+    Transaction,
+    Truncate,
+    Update,
+    format_lsn,
+)
 from rxcdc import conf
 from rxcdc.cache import Cache, doc_id, restore_loader
 from rxcdc.channels import StateChannel, all_channels
@@ -78,7 +87,13 @@ class Worker:
         # Seconds spent per stage since start (route, serialize, cache, publish): see make bench.
         self.timings: dict[str, float] = defaultdict(float)
         self.quarantine = Quarantine()  # anchors whose state could not be produced
-        self._load = isolating(load_rows)  # a fault raises RowError naming its row
+        # A fault raises RowError naming its row; tables whose DELETEs lack the pk note the
+        # identities of the rows loaded (rxcdc.identity).
+        self._load = isolating(self.router.identity.loading(load_rows))
+        # (schema, relation) → db_table, for tracked tables whose relation name is not their
+        # db_table (another schema); set by rxcdc.runner. Changes are renamed before routing.
+        self.table_names: dict[tuple[str, str], str] = {}
+        self.on_clear: list[Callable[[], None]] = []  # run on rx_cache clear (runner: stream)
         self.delivery = Delivery(cache, publisher, self._quarantine, self.timings)
 
     def tables(self) -> list[str]:
@@ -113,6 +128,7 @@ class Worker:
                 self.delivery.chain[key] = last.get(jsonable(key[1]), position)
         for key, failure in self.cache.broken_anchors(self.channels):
             self.quarantine.anchors[key] = failure
+        self.router.identity.restored()  # the cache does not hold identities
         self._announce_resets(repaired)
         log.info("restored %d hot anchors at %s", len(self.state.anchors), format_lsn(position))
 
@@ -177,6 +193,8 @@ class Worker:
         """Apply one stream event; acknowledges a transaction once its last chunk is durable."""
         if isinstance(event, Chunk):
             self._in_transaction = not event.last
+            if self.table_names:
+                self._rename(event)
             self.apply_chunk(event)
             if event.last:
                 ack(event.transaction)
@@ -188,6 +206,15 @@ class Worker:
             self.position = max(self.position, event.lsn)
         if not self._in_transaction:
             self._retrying(self.housekeeping)
+
+    def _rename(self, chunk: Chunk) -> None:
+        """Name each change's table by the db_table the router knows (one lookup per change)."""
+        names = self.table_names
+        for change in chunk.changes:
+            if isinstance(change, Insert | Update | Delete | Truncate):
+                db_table = names.get((change.schema, change.table))
+                if db_table is not None:
+                    change.table = db_table
 
     def apply_chunk(self, chunk: Chunk) -> None:
         """Route, refresh, write and publish one chunk of a transaction."""
@@ -445,6 +472,8 @@ class Worker:
         ]
         for key in keys:
             self.cool(key)
+        for hook in self.on_clear:  # e.g. partitions attached since: look their names up again
+            hook()
         self._announce_resets(keys)
         log.info("cleared %d anchors on request", len(keys))
 

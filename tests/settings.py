@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "tests.apiapp",
     "tests.exactapp",
     "tests.fieldsapp",
+    "tests.schemaapp",
 ]
 if os.environ.get("RX_WITHOUT_RXCDC"):
     # The writer-overhead benchmark's baseline: the same models, no rxcdc at all.
