@@ -276,3 +276,17 @@ def test_a_table_without_primary_key_or_full_identity_loses_its_updates_and_dele
     db.execute("INSERT INTO t VALUES (2, 'z')")
     got = receive(stream, transactions(2))
     assert [[type(c) for c in changes] for _, changes in got.complete] == [[Insert], [Insert]]
+
+
+def test_replica_identity_using_index_gives_the_index_columns_only(db, open_stream):
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, code text NOT NULL UNIQUE, v text)")
+    db.execute("ALTER TABLE t REPLICA IDENTITY USING INDEX t_code_key")
+    stream = open_stream(tables=["t"])
+    db.execute("INSERT INTO t VALUES (1, 'a', 'x')")
+    db.execute("UPDATE t SET v = 'y'")  # identity unchanged: taken from the new row
+    db.execute("UPDATE t SET code = 'b'")  # identity changed: its old value
+    db.execute("UPDATE t SET id = 2")  # the key changes, the identity does not: no old key
+    db.execute("DELETE FROM t")
+    got = receive(stream, transactions(5))
+    olds = [c.old for _, (c, *_) in got.complete if isinstance(c, Update | Delete)]
+    assert olds == [{"code": "a"}, {"code": "a"}, {"code": "b"}, {"code": "b"}]
