@@ -97,9 +97,7 @@ def test_partitions_created_or_attached_after_the_stream_started_are_streamed(db
     assert [(c.table, c.new["id"]) for c in changes] == [("t", 2), ("t", 3)]
 
 
-def test_a_table_seen_untracked_and_attached_later_is_streamed_after_forget_tables(
-    db, open_stream
-):
+def test_a_table_seen_untracked_and_attached_later_is_streamed_after_forget_tables(db, open_stream):
     db.execute(PARTITIONED + "CREATE TABLE t_spare (LIKE t);")
     stream = open_stream(("t",))
     db.execute("INSERT INTO t_spare VALUES (9, 500, 'x')")  # untracked now
