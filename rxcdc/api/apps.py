@@ -18,6 +18,7 @@ class ApiConfig(AppConfig):
 
     def ready(self) -> None:
         from rxcdc import sinks
+        from rxcdc.api import checks  # noqa: F401  (registers the system checks)
         from rxcdc.api.observer.sink import SINK
 
         if SINK not in sinks.registered():

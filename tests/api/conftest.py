@@ -202,3 +202,19 @@ def listener(rx_settings) -> Iterator[Listener]:
     lst = Listener()
     yield lst
     lst.close()
+
+
+@pytest.fixture
+def full_identity(transactional_db) -> Iterator[list[str]]:
+    """``rx_api_replica_identity`` for the test; the tables it changed are set back after."""
+    import io
+
+    from django.core.management import call_command
+
+    from rxcdc.api.replica_identity import set_replica_identity
+
+    out = io.StringIO()
+    call_command("rx_api_replica_identity", stdout=out)
+    changed = [line.split(":")[0] for line in out.getvalue().splitlines()]
+    yield changed
+    set_replica_identity(changed, "default")

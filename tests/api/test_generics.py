@@ -176,3 +176,23 @@ async def test_serializer_context_has_scope_consumer_and_request():
     async with connected(Ctx.as_asgi(), path="/ws/ctx/") as comm:
         got = await ask(comm, action="retrieve", pk=w.pk, request_id=1)
         assert got["data"] == {"id": w.pk, "who": ["Ctx", "/ws/ctx/", "/ws/ctx/"]}
+
+
+class StreamedWidgets(mixins.StreamedPaginatedListMixin, GenericAsyncAPIConsumer):
+    queryset = Widget.objects.order_by("id")
+    serializer_class = WidgetSerializer
+
+    class pagination_class(WebsocketLimitOffsetPagination):
+        default_limit = 2
+
+
+async def test_streamed_paginated_list_replies_page_after_page():
+    ws = await widgets("a", "b", "c", "d", "e")
+    async with connected(StreamedWidgets.as_asgi()) as comm:
+        await comm.send_json_to({"action": "list", "request_id": 7, "offset": 1})
+        pages = [await comm.receive_json_from(5) for _ in range(2)]
+        assert pages == [
+            frame("list", {"count": 5, "limit": 2, "offset": o, "results": r}, request_id=7)
+            for o, r in ((1, [data(ws[1]), data(ws[2])]), (3, [data(ws[3]), data(ws[4])]))
+        ]
+        assert await comm.receive_nothing(0.2)

@@ -80,3 +80,19 @@ async def test_wrapped_view_permissions_and_unrenderable_data():
         got = await ask(comm, action="update", request_id=2)
         assert got["response_status"] == 200
         assert got["data"] == '{"n":1.5}'
+
+
+class Values(APIView):
+    permission_classes = []
+
+    def get(self, request, **kwargs):
+        return Response({"value": request.GET["value"], "many": request.GET.getlist("many")})
+
+
+async def test_query_values_reach_the_view_as_json_values():
+    # DCRF puts the JSON values in request.GET as they came; str() made {"value": 1} "1"
+    async with connected(view_as_consumer(Values.as_view())) as comm:
+        got = await ask(
+            comm, action="retrieve", query={"value": 1, "many": [2, None, True]}, request_id=1
+        )
+        assert got == frame("retrieve", {"value": 1, "many": [2, None, True]}, request_id=1)

@@ -1,6 +1,7 @@
 """Consumers with observers, imported by rxcdc.api's autodiscovery (so the worker knows them)."""
 
 from channels.db import database_sync_to_async
+from django.contrib.auth.models import User
 
 from rxcdc.api.consumers import AsyncAPIConsumer
 from rxcdc.api.decorators import action
@@ -8,7 +9,12 @@ from rxcdc.api.generics import GenericAsyncAPIConsumer
 from rxcdc.api.observer import model_observer
 from rxcdc.api.observer.generics import ObserverModelInstanceMixin
 from tests.apiapp.models import Classroom, Gadget, Widget
-from tests.apiapp.serializers import ClassroomSerializer, GadgetSerializer, WidgetSerializer
+from tests.apiapp.serializers import (
+    ClassroomSerializer,
+    GadgetSerializer,
+    UserGroupsSerializer,
+    WidgetSerializer,
+)
 
 SERIALIZED = []  # (pk, action) per call of the classroom serializer hook, in the worker
 
@@ -111,3 +117,23 @@ class GadgetLabelConsumer(AsyncAPIConsumer):
     async def watch(self, label, **kwargs):
         await self.gadget_by_label.subscribe(label=label)
         return None, 201
+
+
+class UserInstanceConsumer(ObserverModelInstanceMixin, GenericAsyncAPIConsumer):
+    """A user's M2M links (``user.groups``) added or removed are updates of the user."""
+
+    queryset = User.objects.all()
+    serializer_class = UserGroupsSerializer
+    observer_many_to_many_relationships = True
+
+
+class UserLinksConsumer(AsyncAPIConsumer):
+    """``model_observer(..., many_to_many=True)``: every user, links included."""
+
+    async def accept(self, subprotocol=None, headers=None):
+        await super().accept(subprotocol, headers)
+        await self.user_links.subscribe()
+
+    @model_observer(User, serializer_class=UserGroupsSerializer, many_to_many=True)
+    async def user_links(self, message, action, **kwargs):
+        await self.send_json({"body": message, "action": action})

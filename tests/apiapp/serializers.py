@@ -1,3 +1,4 @@
+from django.contrib.auth.models import User
 from rest_framework import serializers
 
 from tests.apiapp.models import Classroom, Gadget, Widget
@@ -19,3 +20,14 @@ class GadgetSerializer(serializers.ModelSerializer):
     class Meta:
         model = Gadget
         fields = ["code", "label"]
+
+
+class UserGroupsSerializer(serializers.ModelSerializer):
+    groups = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "groups"]
+
+    def get_groups(self, user):
+        return sorted(g.pk for g in user.groups.all())

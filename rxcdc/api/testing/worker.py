@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg2
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -49,6 +50,9 @@ class ObserverWorker:
         self._lock = threading.RLock()
         self._publisher: Publisher | None = None
         self._saved_mongo_db: Any = None
+        self._made_full: list[str] = []  # set back to DEFAULT by stop()
+        self._barriers: Any = None  # psycopg2 connection of its own
+        self._catching_up = False  # guarded by _lock (one thread at a time)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -63,7 +67,7 @@ class ObserverWorker:
         self._saved_mongo_db = getattr(settings, "RX_MONGO_DB", None)
         settings.RX_MONGO_DB = self.mongo_db
         if self.replica_identity_full:
-            _replica_identity_full_everywhere()
+            self._made_full = _replica_identity(None, "full")
         dsn = conf.replication_dsn()
         ensure_slot(dsn, self.slot)
         self._stream = ReplicationStream(
@@ -78,12 +82,15 @@ class ObserverWorker:
         self.sink.tables()
 
     def stop(self) -> None:
-        """Close the stream, drop the slot and the group-state database."""
+        """Close the stream, drop the slot and the group-state database; undo ``start``."""
         with self._lock:
             if self._stream is not None:
                 self._stream.stop()
                 self._stream.close()
                 self._stream = None
+            if self._barriers is not None:
+                self._barriers.close()
+                self._barriers = None
             if self._publisher is not None:
                 self._publisher.close()
                 self._publisher = None
@@ -102,6 +109,9 @@ class ObserverWorker:
             client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(conf.mongo_url())
             client.drop_database(self.mongo_db)
             client.close()
+        if self._made_full:
+            _replica_identity(self._made_full, "default")
+            self._made_full = []
         if self._saved_mongo_db is None:
             del settings.RX_MONGO_DB
         else:
@@ -117,22 +127,49 @@ class ObserverWorker:
         with self._lock:
             if self._stream is None:
                 raise RuntimeError("the observer worker is not running")
-            target = _barrier()
-            deadline = time.monotonic() + (timeout or self.timeout)
-            sent = 0
-            for event in self._events:
-                if isinstance(event, Chunk):
-                    messages, _failed = sink_messages(self.sink, event)
-                    self._publish(messages)
-                    sent += len(messages)
-                    if event.last:
-                        self._stream.ack(event.transaction)
-                elif isinstance(event, Heartbeat) and event.lsn >= target:
-                    self.sent += sent
-                    return sent
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the observer worker did not reach the WAL barrier")
-            raise RuntimeError("the replication stream ended")
+            if self._catching_up:  # its own queries reached the commit hook: already on it
+                return 0
+            self._catching_up = True
+            try:
+                return self._catch_up(timeout)
+            finally:
+                self._catching_up = False
+
+    def _catch_up(self, timeout: float | None) -> int:
+        assert self._stream is not None
+        target = self._barrier()
+        deadline = time.monotonic() + (timeout or self.timeout)
+        sent = 0
+        for event in self._events:
+            if isinstance(event, Chunk):
+                messages, _failed = sink_messages(self.sink, event)
+                self._publish(messages)
+                sent += len(messages)
+                if event.last:
+                    self._stream.ack(event.transaction)
+            elif isinstance(event, Heartbeat) and event.lsn >= target:
+                self.sent += sent
+                return sent
+            if time.monotonic() > deadline:
+                raise TimeoutError("the observer worker did not reach the WAL barrier")
+        raise RuntimeError("the replication stream ended")
+
+    def _barrier(self) -> int:
+        """Emit a WAL message now, flushed, outside any transaction; return its position."""
+        if self._barriers is None:
+            self._barriers = psycopg2.connect(conf.replication_dsn())
+        content = json.dumps({"emitted_at": datetime.now(UTC).isoformat()})
+        # The connection's own transaction, not the caller's (a test's may never commit).
+        # The WAL sender only decodes flushed WAL and a message without an xid is not
+        # flushed on its own: committing an xid flushes it.
+        with self._barriers, self._barriers.cursor() as cur:
+            cur.execute(
+                "SELECT pg_logical_emit_message(false, %s, %s)::text, pg_current_xact_id()",
+                [HEARTBEAT_PREFIX, content],
+            )
+            (lsn, _xid) = cur.fetchone()
+        high, low = str(lsn).split("/")
+        return (int(high, 16) << 32) + int(low, 16)
 
     def _publish(self, messages: list[Message]) -> None:
         """Send in order, on the loop the consumers run in when there is one."""
@@ -166,28 +203,17 @@ class ObserverWorker:
 _pending: set[asyncio.Task[None]] = set()
 
 
-def _barrier() -> int:
-    """Emit a WAL message now (outside any transaction) and return its position."""
-    with connections[conf.get("RX_DATABASE")].cursor() as cur:
-        cur.execute(
-            "SELECT pg_logical_emit_message(false, %s, %s)::text",
-            [HEARTBEAT_PREFIX, json.dumps({"emitted_at": datetime.now(UTC).isoformat()})],
-        )
-        row = cur.fetchone()
-    high, low = str(row[0]).split("/")
-    return (int(high, 16) << 32) + int(low, 16)
-
-
-def _replica_identity_full_everywhere() -> None:
+def _replica_identity(tables: list[str] | None, identity: str) -> list[str]:
+    """Set ``identity`` on ``tables`` (None: every table of the installed models); the changed."""
     from rxcdc.api.replica_identity import set_replica_identity
 
-    alias = conf.get("RX_DATABASE")
     # A connection of its own, in autocommit: the caller's may be inside a transaction (a
-    # test's), and the slot created next waits for every transaction that wrote.
-    conn = connections.create_connection(alias)
+    # test's), and a slot created next would wait for every transaction that wrote.
+    conn = connections.create_connection(conf.get("RX_DATABASE"))
     try:
-        with conn.cursor():
-            tables = conn.introspection.django_table_names(only_existing=True)
-        set_replica_identity(tables, "full", connection=conn)
+        if tables is None:
+            with conn.cursor():
+                tables = conn.introspection.django_table_names(only_existing=True)
+        return set_replica_identity(tables, identity, connection=conn)
     finally:
         conn.close()
