@@ -185,11 +185,12 @@ def _tables_without_identity() -> list[checks.CheckMessage]:
                     )
                 )
             elif not rel.carries(pk_column) and not _routable(keys, db_table, rel, partitioned):
+                columns = ", ".join(rel.columns or ())
+                how = f"USING INDEX on {columns}" if rel.kind == "i" else f"DEFAULT ({columns})"
                 errors.append(
                     checks.Error(
-                        f"{part} has REPLICA IDENTITY USING INDEX on {', '.join(rel.columns or ())}"
-                        f": its DELETEs do not carry {keys.need(db_table)}, so rxcdc cannot "
-                        "tell which row went",
+                        f"{part} has REPLICA IDENTITY {how}: its DELETEs do not carry "
+                        f"{keys.need(db_table)}, so rxcdc cannot tell which row went",
                         id="rxcdc.E004",
                         hint=f"ALTER TABLE {name} REPLICA IDENTITY DEFAULT (or FULL, or USING "
                         f"INDEX on a unique index that includes {keys.need(db_table)}).",
