@@ -9,7 +9,7 @@ import psycopg
 
 from rxcdc.testing.services import LocalServices
 from tests.bench_peers.peers import ROOT, Peer
-from tests.bench_peers.writer import LIVE_MESSAGES, LIVE_ROOM
+from tests.bench_peers.writer import LIVE_ROOM, MARKED
 
 BIG_ROOM = 2
 BIG_MESSAGES = 10_000  # the snapshot's room
@@ -28,7 +28,7 @@ def prepare(services: LocalServices, peer: Peer, env: dict[str, str]) -> str:
         check=True,
     )
     token = secrets.token_hex(20)
-    last = LIVE_MESSAGES + BIG_MESSAGES
+    last = MARKED + BIG_MESSAGES
     with psycopg.connect(services.postgres.dsn(peer.database), autocommit=True) as conn:
         conn.execute(
             "INSERT INTO peerchat_author (id, name)"
@@ -40,7 +40,7 @@ def prepare(services: LocalServices, peer: Peer, env: dict[str, str]) -> str:
         )
         conn.execute(
             "INSERT INTO peerchat_message (id, room_id, author_id, text)"
-            f" SELECT i, CASE WHEN i <= {LIVE_MESSAGES} THEN {LIVE_ROOM} ELSE {BIG_ROOM} END,"
+            f" SELECT i, CASE WHEN i <= {MARKED} THEN {LIVE_ROOM} ELSE {BIG_ROOM} END,"
             f" i % {AUTHORS} + 1, 'message ' || i FROM generate_series(1, {last}) i"
         )
         for table in ("peerchat_author", "peerchat_room", "peerchat_message"):

@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 LIVE_ROOM = 1
-LIVE_MESSAGES = 1_000  # messages 1..1,000 are the live room's
-MARKED = 3  # the message whose save() closes each capture case (every peer sees a save())
+LIVE_MESSAGES = 1_000  # messages 1..1,000 of the live room: the paced saves, QuerySet.update()
+# The live room's message whose save() closes each capture case (every peer sees a save()). No
+# case writes it: rxcdc reads rows when it handles a transaction, so a case's frame would carry
+# the fence's text if its rows included this one.
+MARKED = LIVE_MESSAGES + 1
 
 
 def paced(prefix: str, count: int, rate: float, out_path: str) -> None:
