@@ -160,6 +160,7 @@ class Cache:
             "ord": list(row.order),
             "own": jsonable(row.owners),
             "fu": jsonable(row.former),
+            "vw": jsonable(row.viewers),
         }
 
     def mark_hot(self, label: str, anchors: list[Any], lsn: int) -> None:
@@ -320,6 +321,7 @@ def row_from_doc(layer: Layer, doc: Doc) -> Row:
         order=tuple(doc.get("ord") or ()),
         owners=doc.get("own") or {},
         former=doc.get("fu") or [],
+        viewers=doc.get("vw"),
         links={n: [child_pk(n, v) for v in ids] for n, ids in (doc.get("links") or {}).items()},
         through=through,
         user=doc.get("u"),

@@ -42,8 +42,9 @@ def _safe(name: str) -> str:
 def instance(type_key: str, pk: Any, lsn: int, row: Row) -> dict[str, Any]:
     """A flat instance as it travels: its fields as JSON text, ``_type``, ``_pk``, ``_lsn``.
 
-    ``_user`` (the row's owner) and ``_owners`` (the owners of the children its lists name)
-    are for consumers to filter ``user_key`` rows; they never reach a client.
+    ``_user`` (the row's owner), ``_owners`` (the owners of the children its lists name) and
+    ``_viewers`` (who may see a row under a ``user_key`` row) are for consumers to filter
+    private rows; they never reach a client.
     """
     out = {
         "json": row.text,
@@ -56,6 +57,8 @@ def instance(type_key: str, pk: Any, lsn: int, row: Row) -> dict[str, Any]:
         out["_owners"] = jsonable(row.owners)
     if row.former:
         out["_former"] = jsonable(row.former)
+    if row.viewers is not None:
+        out["_viewers"] = jsonable(row.viewers)
     return out
 
 

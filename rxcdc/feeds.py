@@ -384,6 +384,7 @@ def _read_snapshot(
                     "_user": doc.get("u"),
                     "_owners": doc.get("own"),
                     "_former": doc.get("fu"),
+                    "_viewers": doc.get("vw"),
                 }
             )
     return mode, instances, tombstones

@@ -64,6 +64,16 @@ class Layer:
     undeclared: tuple[str, ...] = ()  # SerializerMethodFields without Meta.depends
 
     @property
+    def inherits_scope(self) -> bool:
+        """Whether rows here sit under a ``user_key`` row (and have no user_key of their own)."""
+        parent = self.parent
+        return (
+            not self.user_key
+            and parent is not None
+            and bool(parent.user_key or parent.inherits_scope)
+        )
+
+    @property
     def linked(self) -> list[Layer]:
         """Child layers and dependency layers: everything a row of this layer links to."""
         return self.children + self.deps
@@ -110,6 +120,11 @@ class StateModel:
     def root(self) -> Layer:
         """The anchor's layer."""
         return self.layers[0]
+
+    @property
+    def inherited_types(self) -> set[str]:
+        """Types whose rows may be private because a ``user_key`` row holds them."""
+        return {layer.type_key for layer in self.layers if layer.inherits_scope}
 
     @property
     def scoped_parents(self) -> list[Layer]:

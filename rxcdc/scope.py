@@ -23,15 +23,16 @@ class UserScope:
     def __init__(self, model: StateModel, user_id: Any):
         self.user_id = user_id
         self.scoped = {layer.type_key for layer in model.layers if layer.user_key}
+        self.inherited = model.inherited_types - self.scoped  # rows under a scoped row
         self.parents = {layer.type_key for layer in model.scoped_parents}
-        # Scoped rows sent to this user: one handed to someone else becomes a tombstone here.
-        self.owned: dict[str, set[Any]] = {t: set() for t in self.scoped}
+        # Private rows sent to this user: one that left them becomes a tombstone here.
+        self.owned: dict[str, set[Any]] = {t: set() for t in self.scoped | self.inherited}
 
     def affects(self, message: dict[str, Any]) -> bool:
         """Whether filtering could change this update (else every user gets the same frame)."""
-        touchy = self.scoped | self.parents
+        touchy = self.scoped | self.inherited | self.parents
         return any(i["_type"] in touchy for i in message["instances"]) or any(
-            t["_type"] in self.scoped for t in message["tombstones"]
+            t["_type"] in self.owned for t in message["tombstones"]
         )
 
     def filter(
@@ -41,8 +42,8 @@ class UserScope:
         out_instances, out_tombstones = [], []
         for inst in instances:
             kind, pk = inst["_type"], inst["_pk"]
-            if kind in self.scoped:
-                if inst.get("_user") != self.user_id:
+            if kind in self.owned:
+                if not self._mine(kind, inst.get("_user"), inst.get("_viewers")):
                     # Earlier owners (``_former``) cover a resumed connection's forgotten rows.
                     if pk in self.owned[kind] or self.user_id in (inst.get("_former") or ()):
                         self.owned[kind].discard(pk)
@@ -54,12 +55,26 @@ class UserScope:
         for tomb in tombstones:
             kind = tomb["_type"]
             clean = {"_type": kind, "_pk": tomb["_pk"], "_lsn": tomb["_lsn"]}
-            if kind not in self.scoped:
+            if kind not in self.owned:
                 out_tombstones.append(clean)
-            elif tomb["_pk"] in self.owned[kind]:
+            elif tomb["_pk"] in self.owned[kind] or self._mine(kind, tomb.get("_user"), ...):
+                # (A resumed connection has no memory of what it held: the row's owner or
+                # viewers, which a tombstone carries in ``_user``, say whether it was its.)
                 self.owned[kind].discard(tomb["_pk"])
                 out_tombstones.append(clean)
         return out_instances, out_tombstones
+
+    def _mine(self, kind: str, user: Any, viewers: Any) -> bool:
+        """Whether a private kind's row is this user's: its owner, or one of its viewers.
+
+        A tombstone of a row under a scoped row carries its viewers in ``user`` (``viewers``
+        is then ``...``); None viewers mean everyone's.
+        """
+        if kind in self.scoped:
+            return user is not None and user == self.user_id
+        if viewers is ...:
+            viewers = user
+        return viewers is None or self.user_id in viewers
 
     def _strip_ids(self, inst: Instance, owners: dict[str, list[Any]]) -> Instance:
         fields = json.loads(inst["json"])

@@ -31,6 +31,8 @@ class Row:
     # Nested fields of user_key layers → the owner of each listed child (HotState fills it).
     owners: dict[str, list[Any]] = field(default_factory=dict)
     former: list[Any] = field(default_factory=list)  # user_key layers: earlier owners
+    # Rows under a user_key row: the users who may see it (None: everyone). HotState fills it.
+    viewers: list[Any] | None = None
     text: str = ""  # ``doc`` as JSON text: what the cache stores and frames carry (see encode)
 
 

@@ -156,6 +156,7 @@ class HotState:
             for key, delta in self._refresh_once(dirty, loader).items():
                 deltas.setdefault(key, Delta()).merge(delta)
         self._fill_owners(deltas)
+        self._fill_viewers(deltas)
 
     def _parents_listing(
         self, anchor: AnchorState, layer: Layer, pk: Any, parent_fks: tuple[Any, ...] | None
@@ -199,6 +200,63 @@ class HotState:
                         for child in layer.children
                         if child.user_key
                     }
+
+    def _fill_viewers(self, deltas: dict[AnchorKey, Delta]) -> None:
+        """Give rows under ``user_key`` rows the users who may see them (invariant 9).
+
+        A row's viewers are the owners of the ``user_key`` rows above it, on every path that
+        reaches it; a row of the same type also reached without one is everyone's (None).
+        Rows whose viewers changed (a handover, a move) join the delta: the old viewers get
+        tombstones, the new ones the rows. Walks the whole anchor: rows move between owners
+        without changing themselves.
+        """
+        for key, delta in deltas.items():
+            anchor = self.anchors.get(key)
+            if anchor is None or not anchor.model.inherited_types:
+                continue
+            seen: dict[tuple[str, Any], set[Any] | None] = {}
+            for (layer, pk), rec in anchor.records.items():
+                if rec.row is None or layer.hidden:
+                    continue
+                if layer.user_key:
+                    self._grant(anchor, layer, rec.row, {rec.row.user}, seen)
+                elif layer.type_key in anchor.model.inherited_types and not layer.inherits_scope:
+                    seen[(layer.type_key, pk)] = None  # reached without a user_key row above
+            for (layer, pk), rec in anchor.records.items():
+                row = rec.row
+                if row is None or not layer.inherits_scope:
+                    continue
+                users = seen.get((layer.type_key, pk), set())
+                viewers = None if users is None else sorted(users, key=repr)
+                if viewers == row.viewers:
+                    continue
+                if row.viewers is not None:  # resuming clients of earlier viewers learn it
+                    row.former = sorted({*row.former, *row.viewers} - set(viewers or ()), key=repr)
+                row.viewers = viewers
+                delta.upserts[(layer.type_key, pk)] = row
+                delta.tombstones.pop((layer.type_key, pk), None)
+
+    def _grant(
+        self,
+        anchor: AnchorState,
+        layer: Layer,
+        row: Row,
+        users: set[Any],
+        seen: dict[tuple[str, Any], set[Any] | None],
+    ) -> None:
+        """Add ``users`` to the viewers of everything under ``row`` that inherits its scope."""
+        for child in layer.children:
+            if not child.inherits_scope:
+                continue
+            for cpk in row.links.get(child.field_name or "", ()):
+                rec = anchor.records.get((child, cpk))
+                if rec is None or rec.row is None:
+                    continue
+                key = (child.type_key, cpk)
+                got = seen.setdefault(key, set())
+                if got is not None:
+                    got |= users
+                self._grant(anchor, child, rec.row, users, seen)
 
     @staticmethod
     def _owner(anchor: AnchorState, layer: Layer, pk: Any) -> Any:
@@ -326,7 +384,9 @@ class HotState:
         self._unindex(anchor, layer, pk, rec)
         row = rec.row
         if not layer.hidden:
-            delta.tombstones[(layer.type_key, pk)] = row.user if row else None
+            # Who may hear of it: the owner, or the viewers of a row under a user_key row.
+            who = (row.viewers if layer.inherits_scope else row.user) if row else None
+            delta.tombstones[(layer.type_key, pk)] = who
         if row is None:
             return
         for child in layer.linked:

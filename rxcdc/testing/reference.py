@@ -273,6 +273,11 @@ class ReferenceClient:
         """Every anchor of this connection loaded, no parts pending, no snapshot in progress."""
         return self._connected and not (self._pending or self._loading or self._parts)
 
+    def held(self, anchor: Any) -> set[Key]:
+        """The (type, pk) of every flat row held for ``anchor``, reachable or not."""
+        held = self._state.get(anchor)
+        return set(held.rows) if held is not None else set()
+
     def nested(self, anchor: Any) -> dict[str, Any] | None:
         """The anchor's nested state rebuilt from flat rows, ``_type/_pk/_lsn`` dropped.
 

@@ -11,6 +11,7 @@ from tests.fieldsapp.serializers import (
     ProxyShelfSerializer,
     SpotsShelfSerializer,
     TagsShelfSerializer,
+    TasksShelfSerializer,
 )
 
 
@@ -58,6 +59,12 @@ class ProxyShelfChannel(_Shelf):
         route = "ws/shelf/proxy/<int:shelf>/"
 
 
+class TasksShelfChannel(_Shelf):
+    class Meta:
+        anchor = TasksShelfSerializer()
+        route = "ws/shelf/tasks/<int:shelf>/"
+
+
 CHANNELS = {
     "tags": TagsShelfChannel,
     "items": ItemsShelfChannel,
@@ -65,4 +72,5 @@ CHANNELS = {
     "books": BooksShelfChannel,
     "entries": EntriesShelfChannel,
     "proxy": ProxyShelfChannel,
+    "tasks": TasksShelfChannel,
 }

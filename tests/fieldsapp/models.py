@@ -110,3 +110,22 @@ class TagByLower(Tag):
     class Meta:
         proxy = True
         ordering = [Lower("name")]
+
+
+class Task(models.Model):
+    """Private to its user (``user_key``); its steps are private with it."""
+
+    shelf = models.ForeignKey(Shelf, on_delete=models.CASCADE, related_name="tasks")
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="+")
+    title = models.CharField(max_length=50)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class Step(models.Model):
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="steps")
+    text = models.CharField(max_length=50)
+
+    class Meta:
+        ordering = ["id"]

@@ -4,7 +4,17 @@ from typing import Any
 
 from rest_framework import serializers
 
-from tests.fieldsapp.models import Book, Entry, Item, Shelf, ShelfProxy, Spot, Writer
+from tests.fieldsapp.models import (
+    Book,
+    Entry,
+    Item,
+    Shelf,
+    ShelfProxy,
+    Spot,
+    Step,
+    Task,
+    Writer,
+)
 
 
 class TagsShelfSerializer(serializers.ModelSerializer):
@@ -118,6 +128,31 @@ class ProxyShelfSerializer(serializers.ModelSerializer):
         fields = ["id", "title", "books"]
 
 
+class StepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Step
+        fields = ["id", "text"]
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    steps = StepSerializer(many=True)
+
+    class Meta:
+        model = Task
+        fields = ["id", "title", "user", "steps"]
+        user_key = "user"
+
+
+class TasksShelfSerializer(serializers.ModelSerializer):
+    """Rows under a ``user_key`` row are as private as it is."""
+
+    tasks = TaskSerializer(many=True)
+
+    class Meta:
+        model = Shelf
+        fields = ["id", "tasks"]
+
+
 def serializer_for(kind: str) -> Any:
     """The anchor serializer class a channel of this kind uses."""
     return {
@@ -127,4 +162,5 @@ def serializer_for(kind: str) -> Any:
         "books": BooksShelfSerializer,
         "entries": EntriesShelfSerializer,
         "proxy": ProxyShelfSerializer,
+        "tasks": TasksShelfSerializer,
     }[kind]
