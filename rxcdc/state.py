@@ -5,8 +5,8 @@ Membership is reference counted: a row belongs to an anchor while some member ro
 (one batch per layer, shallow layers first), lost links drop subtrees and produce tombstones.
 
 A parent's id list depends on more than the parent row (invariant 12): on its children's
-existence, their order and their owner (``user_key``). A re-read child that is gone, or whose
-order key or owner changed, makes every parent that lists it re-read too.
+existence, their parent FK, their order and their owner (``user_key``). A re-read child that is
+gone, or whose parent, order key or owner changed, makes every parent that lists it re-read too.
 
 Dependency layers (``Layer.hidden``) are members like any other but never reach a delta: a
 re-read of one of their rows re-reads the rows that link to it, which is what clients see.
@@ -289,7 +289,14 @@ class HotState:
                     gone.append((anchor, layer, pk))
                     self._relist.append((anchor, layer, pk, (old.parent_fk,)))
                     continue
-                if layer.relists or old.user != row.user or old.order != row.order:
+                if (
+                    layer.relists
+                    or old.user != row.user
+                    or old.order != row.order
+                    # Re-read for another reason after a move committed (rows are read as
+                    # they are now): the move's own change will find no old parent to fix.
+                    or old.parent_fk != row.parent_fk
+                ):
                     self._relist.append((anchor, layer, pk, (old.parent_fk, row.parent_fk)))
                 if layer.user_key and old.user != row.user:
                     # A resuming client of an earlier owner learns from this that it lost it.

@@ -316,3 +316,21 @@ async def test_chunked_transaction_numbers_its_parts_without_gaps(small_chunks, 
     assert not w.ref.violations
     await w.close()
     await w_other.close()
+
+
+async def test_a_child_reread_before_its_move_is_handled_still_leaves_its_old_parent(live_worker):
+    board, _cols, cards = await make_board(cards=2)
+    _other, other_cols, _ = await make_board(cards=0)
+    _, token = await make_user("u")
+    w = await watch_board(board, token)
+    moved = cards[0].pk
+    with live_worker.paused():
+        # The first transaction makes the worker re-read the card, already in its new column
+        # (rows are read as they are now); the second is the move itself.
+        await sync_to_async(sql)("UPDATE exactapp_card SET title = 'x' WHERE id = %s", [moved])
+        await sync_to_async(sql)(
+            "UPDATE exactapp_card SET column_id = %s WHERE id = %s", [other_cols[0].pk, moved]
+        )
+    await w.converge()
+    assert moved not in [c["id"] for c in w.ref.nested(board.pk)["columns"][0]["cards"]]
+    await w.close()
