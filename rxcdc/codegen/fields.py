@@ -49,6 +49,11 @@ def model_field_type(
         base = model_field_type(model_field.target_field, hints, where, overrides).removesuffix(
             " | null"
         )
+    elif isinstance(model_field, models.GeneratedField):
+        # A column the database computes: typed by what it computes to (output_field).
+        base = model_field_type(model_field.output_field, hints, where, overrides).removesuffix(
+            " | null"
+        )
     elif isinstance(model_field, models.BigIntegerField):
         # BigAutoField and PositiveBigIntegerField too: 64-bit, past 2^53 the client holds a bigint
         base = BIGINT_TS

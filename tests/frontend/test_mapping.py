@@ -234,6 +234,12 @@ def test_unknown_fields_error_unless_mapped():
         (models.PositiveBigIntegerField(), "number | bigint"),
         (models.PositiveSmallIntegerField(), "number"),
         (models.FloatField(null=True), "number | null"),
+        (
+            models.GeneratedField(
+                expression=models.F("x"), output_field=models.IntegerField(), db_persist=True
+            ),
+            "number",
+        ),
         (models.DecimalField(max_digits=4, decimal_places=1), "string"),
         (models.BooleanField(), "boolean"),
         (models.DateTimeField(), "string"),
