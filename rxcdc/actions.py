@@ -107,11 +107,17 @@ def convert(value: Any, hint: Any) -> Any:
         options = typing.get_args(hint)
         if value is None and type(None) in options:
             return None
-        hint = next(o for o in options if o is not type(None))
-        origin = typing.get_origin(hint)
+        failures = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return convert(value, option)
+            except (TypeError, ValueError, decimal.InvalidOperation) as exc:
+                failures.append(str(exc))
+        raise TypeError("; ".join(failures))
     if value is None:
+        _check_json_type(value, hint, origin)
         return None
-    if hint in _SCALARS and isinstance(value, str | int | float):
+    if hint in _SCALARS and isinstance(value, str | int | float) and not isinstance(value, bool):
         return _SCALARS[hint](value)
     if origin is list and isinstance(value, list):
         (item,) = typing.get_args(hint) or (Any,)
@@ -119,4 +125,32 @@ def convert(value: Any, hint: Any) -> Any:
     if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
         hints = typing.get_type_hints(hint)
         return hint(**{k: convert(v, hints.get(k, Any)) for k, v in value.items()})
+    _check_json_type(value, hint, origin)
     return value
+
+
+# JSON types a hint accepts as they are (bool is an int in Python, never in JSON).
+_JSON_TYPES: dict[Any, tuple[type, ...]] = {
+    str: (str,),
+    int: (int,),
+    float: (int, float),
+    bool: (bool,),
+    list: (list,),
+    dict: (dict,),
+}
+
+
+def _check_json_type(value: Any, hint: Any, origin: Any) -> None:
+    """Raise ``TypeError`` when ``value`` is not of the JSON type ``hint`` names.
+
+    Hints this cannot judge (``Any``, protocols, user classes) accept any value.
+    """
+    expected = _JSON_TYPES.get(origin or hint)
+    if hint in _SCALARS or (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
+        expected = ()  # reached here with a value the converters above did not take
+    if expected is None:
+        return
+    wrong = not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected)
+    if wrong:
+        name = getattr(hint, "__name__", str(hint))
+        raise TypeError(f"expected {name}, got {type(value).__name__}")

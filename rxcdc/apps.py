@@ -12,5 +12,8 @@ class RxcdcConfig(AppConfig):
 
     def ready(self) -> None:
         from rxcdc import checks  # noqa: F401  (registers the system checks)
+        from rxcdc.reauth import connect_signals
+
+        connect_signals()  # a revoked token or deactivated user closes their sockets at once
 
         autodiscover_modules("channels")

@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "RX_RATE_BURST": 200,
     "RX_MAX_ANCHORS": 1000,
     "RX_RESYNC_INTERVAL": 30.0,  # seconds between a connection's checks for lost updates
+    "RX_REAUTH_INTERVAL": 30.0,  # seconds between checks that a socket's credentials still hold
+    "RX_ALLOWED_ORIGINS": None,  # full origins; None: the socket's own plus CSRF_TRUSTED_ORIGINS
+    "RX_WORKER_CHECK_INTERVAL": 2.0,  # seconds between a process's reads of the worker's key
 }
 
 

@@ -12,12 +12,16 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 
-from rxcdc import conf, protocol
+from rxcdc import conf, liveness, protocol, reauth
 from rxcdc.actions import ActionError, run_action
 from rxcdc.clients import cache
 from rxcdc.fanout import SYSTEM_GROUP, anchor_group, channel_group
 from rxcdc.feeds import AnchorFeeds, Feed
+from rxcdc.keys import bad_write_keys
+from rxcdc.origin import has_cookie, is_allowed, origin_of
 from rxcdc.scope import UserScope
 from rxcdc.serialize import jsonable
 from rxcdc.writes import apply_write
@@ -37,27 +41,46 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         super().__init__(*args, **kwargs)
         # Channels passes as_asgi() keywords to __init__ but does not store them.
         self.channel_class = channel_class or self.channel_class
-
-    async def connect(self) -> None:
-        """Accept, then wait for the auth frame (closed after RX_AUTH_TIMEOUT)."""
-        self.channel = None
         self.user: Any = None
         self.scope_filter: UserScope | None = None
         self.feeds: dict[Any, Feed] = {}
         self.heat_waiters: dict[Any, asyncio.Future[dict[str, Any]]] = {}
         self.custom_groups: set[str] = set()
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.credentials: dict[str, Any] = {}
+        self.closing = False  # refused or revoked: frames still in flight are ignored
+        self.ended = False
+        self.worker_up = True  # until the worker's key says otherwise
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the connection; however it ends (close, crash, cancellation), stop all it started."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._end()
+
+    async def connect(self) -> None:
+        """Accept, check the Origin, then wait for the auth frame (closed after RX_AUTH_TIMEOUT)."""
+        self.channel = None
         self.tokens, self.refilled = float(conf.get("RX_RATE_BURST")), time.monotonic()
         await self.accept()
+        origin = origin_of(self.scope)
+        if origin is not None and not is_allowed(origin, self.scope):
+            # Accepted first so that the client learns why (a refused handshake is just 1006).
+            message = f"origin {origin} is not allowed (RX_ALLOWED_ORIGINS)"
+            await self._refuse("bad_origin", message, protocol.CLOSE_FORBIDDEN)
+            return
         self._spawn(self._auth_deadline())
 
     async def disconnect(self, code: int) -> None:
         """Stop loads and actions, leave every group, run the channel's hook."""
-        for task in list(self.tasks):
-            task.cancel()
-        for feed in self.feeds.values():
-            if feed.task:
-                feed.task.cancel()
+        await self._end()
+
+    async def _end(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self._stop_tasks()
         groups = [anchor_group(self.label, pk) for pk in self.feeds] + list(self.custom_groups)
         if self.channel is not None:
             groups += [SYSTEM_GROUP, channel_group(self.label)]
@@ -67,10 +90,28 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             with contextlib.suppress(Exception):
                 await self.channel_layer.group_discard(group, self.channel_name)
 
+    def _stop_tasks(self) -> None:
+        """Cancel every task of this connection (but the caller's own) and stop its watches."""
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing was started
+            liveness.watch().unsubscribe(self)
+        current = asyncio.current_task()
+        for task in list(self.tasks) + [f.task for f in self.feeds.values() if f.task]:
+            if task is not current:
+                task.cancel()
+
     # -- inbound frames -------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """One inbound frame: rate limit, validation, then auth or dispatch."""
+        """One inbound frame; whatever goes wrong is answered, never the end of the socket."""
+        if self.closing:
+            return
+        try:
+            await self._receive(text_data, bytes_data)
+        except Exception:
+            log.exception("%s: handling a frame failed", self.label)
+            await self.send_frame(protocol.error("server_error", "the server failed on this frame"))
+
+    async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
         if not self._take_token():
             await self.send_frame(protocol.error("rate_limited", "too many frames; slow down"))
             return
@@ -117,13 +158,32 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             await self._refuse("timeout", "no auth frame in time", protocol.CLOSE_TIMEOUT)
 
     async def _refuse(self, code: str, message: str, close_code: int) -> None:
+        """``auth.error`` then close; nothing of this connection runs or arrives afterwards."""
+        if self.closing:
+            return
+        self.closing = True
         await self.send_frame({"type": "auth.error", "code": code, "message": message})
         await self.close(close_code)
+        self._stop_tasks()
+
+    async def _hook_failed(self, what: str) -> None:
+        log.exception("%s.%s raised", self.channel_class.__name__, what)
+        await self._refuse(
+            "server_error", f"the server failed in {what}", protocol.CLOSE_SERVER_ERROR
+        )
 
     async def _authenticate(self, frame: dict[str, Any]) -> None:
         user = self.scope.get("user")
-        if frame.get("token"):
-            user = await _token_user(frame["token"])
+        token = frame.get("token")
+        # No Origin: not a browser page we can vouch for, so the cookie it carries cannot
+        # authenticate it (a token can: another site cannot send one it does not know).
+        cookie_only = not token and origin_of(self.scope) is None and has_cookie(self.scope)
+        if cookie_only and user is not None and user.is_authenticated:
+            message = "a session needs an Origin header; clients without one send a token"
+            await self._refuse("bad_origin", message, protocol.CLOSE_FORBIDDEN)
+            return
+        if token:
+            user = await reauth.token_user(token)
             if user is None:
                 await self._refuse(
                     "unauthenticated", "invalid token", protocol.CLOSE_UNAUTHENTICATED
@@ -132,9 +192,13 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         kwargs = dict(self.scope.get("url_route", {}).get("kwargs", {}))
         channel = self.channel_class()
         channel.user, channel.url_kwargs, channel.consumer = user, kwargs, self
-        allowed = user is not None and await database_sync_to_async(channel.has_permission)(
-            user, **kwargs
-        )
+        try:
+            allowed = user is not None and await database_sync_to_async(channel.has_permission)(
+                user, **kwargs
+            )
+        except Exception:
+            await self._hook_failed("has_permission")
+            return
         if not allowed:
             if user is None or not user.is_authenticated:
                 await self._refuse(
@@ -145,13 +209,22 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             return
         try:
             anchors, cut = await database_sync_to_async(self._initial_anchors)(channel, kwargs)
-        except (ValueError, TypeError, LookupError, ObjectDoesNotExist) as exc:
-            await self._refuse("not_found", str(exc) or "no such anchor", protocol.CLOSE_NOT_FOUND)
+        except (ValueError, TypeError, LookupError, ObjectDoesNotExist, DjangoValidationError):
+            # Also a URL argument that is no key of the anchor's model ("general" for an int pk).
+            await self._refuse("not_found", "no such anchor", protocol.CLOSE_NOT_FOUND)
+            return
+        except Exception:
+            await self._hook_failed("get_anchor" if not self.channel_class.is_list() else "list")
+            return
+        if self.closing:  # refused meanwhile (the auth deadline)
             return
         self.channel, self.user = channel, user
+        self.credentials = reauth.credentials(self.scope, token)
         model = self.channel_class.state()
         self.scope_filter = UserScope(model, jsonable(user.pk) if user.is_authenticated else None)
         await self.channel_layer.group_add(SYSTEM_GROUP, self.channel_name)
+        if user.is_authenticated:
+            await self.join_custom(reauth.user_group(user.pk))
         if self.channel_class.is_list():
             await self.channel_layer.group_add(channel_group(self.label), self.channel_name)
         await self.send_frame(
@@ -171,12 +244,62 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
                     "too_many_anchors", f"only the first {limit} anchors are shown (RX_MAX_ANCHORS)"
                 )
             )
-        await channel.on_connect()
+        try:
+            await channel.on_connect()
+        except Exception:
+            await self._hook_failed("on_connect")
+            return
+        watch = liveness.watch()
+        watch.subscribe(self, self._worker_status)
+        if watch.up is False:
+            await self._worker_status(False)
         since = frame.get("since") or {}
         for pk in anchors:
             self._open_feed(pk, since.get(str(jsonable(pk))))
         self._spawn(self._keep_alive())
         self._spawn(self._resync())
+        self._spawn(self._reauth_loop())
+
+    # -- revocation and worker status ------------------------------------------------------------
+
+    async def _reauth_loop(self) -> None:
+        interval = float(conf.get("RX_REAUTH_INTERVAL"))
+        while not self.closing:
+            await asyncio.sleep(interval)
+            await self.reauthenticate()
+
+    async def reauthenticate(self) -> None:
+        """Check the credentials and ``has_permission`` again; close with 4401/4403 if gone."""
+        if self.channel is None or self.closing:
+            return
+        try:
+            verdict = await reauth.verdict(self.channel, self.credentials)
+        except (OperationalError, InterfaceError) as exc:
+            # The database is away: keep the socket, ask again next round.
+            log.warning("%s: re-authentication postponed: %s", self.label, exc)
+            return
+        except Exception:
+            await self._hook_failed("has_permission")
+            return
+        if verdict is not None:
+            await self._refuse(*verdict)
+        elif self.channel.user is not None:
+            self.user = self.channel.user
+
+    async def rx_reauth(self, message: dict[str, Any]) -> None:
+        """The user's token or row changed: check at once."""
+        await self.reauthenticate()
+
+    async def _worker_status(self, up: bool) -> None:
+        """Tell the client the worker went down or came back; resume every anchor once back."""
+        if up == self.worker_up or self.closing:
+            return
+        self.worker_up = up
+        await self.send_frame({"type": "status", "worker": "up" if up else "down"})
+        if up:
+            # Updates published while no worker ran do not exist; the cache says what changed.
+            for feed in list(self.feeds.values()):
+                self._open_feed(feed.pk, feed.last_lsn or None)
 
     def _initial_anchors(self, channel: Any, kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
         """The anchors to show, and whether ``RX_MAX_ANCHORS`` cut the list short."""
@@ -247,6 +370,12 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         await self.send_frame(reply)
 
     async def _write(self, frame: dict[str, Any]) -> None:
+        problem = bad_write_keys(self.channel_class, frame)
+        if problem is not None:
+            await self.send_frame(
+                {"type": "write.error", "id": frame["id"], "code": "malformed", "message": problem}
+            )
+            return
         anchors = self.anchor_pks()
         try:
             result = await database_sync_to_async(apply_write)(
@@ -289,16 +418,6 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-
-
-async def _token_user(key: str) -> Any:
-    from rest_framework.authtoken.models import Token
-
-    def lookup() -> Any:
-        token = Token.objects.select_related("user").filter(key=key).first()
-        return token.user if token is not None and token.user.is_active else None
-
-    return await database_sync_to_async(lookup)()
 
 
 def frame_bytes(text: str | None, binary: bytes | None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import json
+import math
 from typing import Any
 
 from rest_framework.utils.encoders import JSONEncoder
@@ -12,8 +13,10 @@ from rest_framework.utils.encoders import JSONEncoder
 __all__ = [
     "CLOSE_FORBIDDEN",
     "CLOSE_NOT_FOUND",
+    "CLOSE_SERVER_ERROR",
     "CLOSE_TIMEOUT",
     "CLOSE_UNAUTHENTICATED",
+    "MAX_DEPTH",
     "PROTOCOL_VERSION",
     "FrameError",
     "dumps",
@@ -28,7 +31,13 @@ CLOSE_UNAUTHENTICATED = 4401  # log in again
 CLOSE_FORBIDDEN = 4403  # has_permission said no: do not retry
 CLOSE_NOT_FOUND = 4404  # the anchor does not exist
 CLOSE_TIMEOUT = 4408  # no auth frame in time
+CLOSE_SERVER_ERROR = 4500  # a hook of the channel raised (traceback in the server log): retry later
 CLOSE_UNAVAILABLE = 4503  # the replication worker does not answer: retry later
+
+# Arrays and objects nest at most this deep in an inbound frame: deeper ones are refused before
+# anything recurses over them (json itself, type conversion, encoding an echo).
+MAX_DEPTH = 32
+MAX_LSN = 2**63 - 1  # what MongoDB (and Postgres' pg_lsn as bigint) can compare with
 
 INBOUND: dict[str, dict[str, tuple[Any, bool]]] = {
     "auth": {"token": (str, False), "since": (dict, False)},
@@ -63,9 +72,13 @@ def parse(text: str | None, binary: bytes | None, max_bytes: int) -> dict[str, A
     if len(text) > max_bytes:
         raise FrameError("too_large", f"frame of {len(text)} bytes exceeds {max_bytes}")
     try:
-        frame = json.loads(text)
-    except ValueError as exc:
+        frame = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
+    except RecursionError:
+        raise FrameError("malformed", f"nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:  # also integers over sys.get_int_max_str_digits() digits
         raise FrameError("malformed", f"not JSON: {exc}") from None
+    if _too_deep(frame):
+        raise FrameError("malformed", f"nested deeper than {MAX_DEPTH} levels")
     if not isinstance(frame, dict):
         raise FrameError("malformed", "a frame is a JSON object with a 'type'")
     kind = frame.get("type")
@@ -80,7 +93,38 @@ def parse(text: str | None, binary: bytes | None, max_bytes: int) -> dict[str, A
         value = frame[name]
         if isinstance(value, bool) or not isinstance(value, types):
             raise FrameError("malformed", f"{kind}.{name} has the wrong type", request_id)
+    if kind == "auth" and frame.get("since"):
+        for anchor, lsn in frame["since"].items():
+            if isinstance(lsn, bool) or not isinstance(lsn, int) or not 0 <= lsn <= MAX_LSN:
+                raise FrameError("malformed", f"auth.since[{anchor!r}] is not an LSN (an integer)")
     return frame
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    # 1e400 would read as inf, which nothing downstream can store or send back as JSON.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests lists and dicts deeper than ``MAX_DEPTH`` (iteratively)."""
+    level = [value]
+    for _ in range(MAX_DEPTH + 1):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return False
+    return True
 
 
 class FrameEncoder(JSONEncoder):

@@ -1,0 +1,92 @@
+"""Whole-origin checks for websockets: scheme, host and port, like Django's CSRF origin check.
+
+Browsers send ``Origin`` on every websocket handshake and attach the session cookie whatever
+page opened the socket, so the origin is what stops another site from using a visitor's session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from django.utils.http import is_same_domain
+
+from rxcdc import conf
+
+__all__ = ["allowed_origins", "has_cookie", "header", "is_allowed", "origin_of", "request_origin"]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SCHEMES = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
+
+
+def header(scope: dict[str, Any], name: bytes) -> str | None:
+    """The value of header ``name`` (lowercase) in an ASGI scope, or None."""
+    for key, value in scope.get("headers") or ():
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def origin_of(scope: dict[str, Any]) -> str | None:
+    """The handshake's ``Origin`` header (None when absent)."""
+    return header(scope, b"origin")
+
+
+def has_cookie(scope: dict[str, Any]) -> bool:
+    """Whether the handshake carried cookies (credentials a browser attaches by itself)."""
+    return bool(header(scope, b"cookie"))
+
+
+def normalize(origin: str) -> tuple[str, str, int] | None:
+    """``scheme://host[:port]`` → (scheme, host, port) with the default port filled in."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    return scheme, host, port if port is not None else _DEFAULT_PORTS[scheme]
+
+
+def request_origin(scope: dict[str, Any]) -> str | None:
+    """The origin of a page served by this server: the socket's scheme and ``Host``.
+
+    None when ``Host`` is missing or not in ``ALLOWED_HOSTS``.
+    """
+    host = header(scope, b"host")
+    scheme = _SCHEMES.get(str(scope.get("scheme") or "ws").lower())
+    if not host or scheme is None:
+        return None
+    domain, _ = split_domain_port(host)
+    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+        return None
+    return f"{scheme}://{host}"
+
+
+def allowed_origins(scope: dict[str, Any]) -> list[str]:
+    """``RX_ALLOWED_ORIGINS`` if set; else the socket's own origin and ``CSRF_TRUSTED_ORIGINS``."""
+    configured = conf.get("RX_ALLOWED_ORIGINS")
+    if configured is not None:
+        return list(configured)
+    own = request_origin(scope)
+    return ([own] if own else []) + list(getattr(settings, "CSRF_TRUSTED_ORIGINS", []))
+
+
+def is_allowed(origin: str, scope: dict[str, Any]) -> bool:
+    """Whether a page on ``origin`` may use this socket (exact origin, or ``scheme://*.domain``)."""
+    seen = normalize(origin)
+    if seen is None:  # "null" (sandboxed frames, file:), or not an http(s) origin
+        return False
+    for entry in allowed_origins(scope):
+        if "://*." in entry:
+            scheme, _, pattern = entry.partition("://")
+            netloc = seen[1] if seen[2] == _DEFAULT_PORTS[seen[0]] else f"{seen[1]}:{seen[2]}"
+            if scheme.lower() == seen[0] and is_same_domain(netloc, pattern[1:].lower()):
+                return True
+        elif normalize(entry) == seen:
+            return True
+    return False
