@@ -37,6 +37,9 @@ class ItemSerializer(serializers.ModelSerializer):
 
 
 class SampleSerializer(serializers.ModelSerializer):
+    # Declared: makefrontend has no TypeScript type for a GeneratedField's model field.
+    area = serializers.IntegerField(read_only=True)
+
     class Meta:
         model = Sample
         fields = [
