@@ -49,6 +49,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         self.tasks: set[asyncio.Task[Any]] = set()
         self.credentials: dict[str, Any] = {}
         self.closing = False  # refused or revoked: frames still in flight are ignored
+        self.closed = False  # close sent: nothing more goes out (updates may still arrive)
         self.ended = False
         self.worker_up = True  # until the worker's key says otherwise
 
@@ -164,6 +165,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         self.closing = True
         await self.send_frame({"type": "auth.error", "code": code, "message": message})
         await self.close(close_code)
+        self.closed = True
         self._stop_tasks()
 
     async def _hook_failed(self, what: str) -> None:
@@ -411,6 +413,8 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
 
     async def send_text(self, text: str) -> None:
         """Send one frame already encoded as JSON text."""
+        if self.closed:
+            return
         with contextlib.suppress(Exception):  # the socket may be closing
             await self.send(text_data=text)
 
