@@ -344,3 +344,57 @@ def check_method_fields(app_configs: Any = None, **kwargs: Any) -> list[checks.C
                     )
                 )
     return warnings
+
+
+@checks.register("rxcdc")
+def check_socket_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Re-authentication, worker watch and allowed origins of the websocket side."""
+    from rxcdc.origin import normalize
+
+    errors: list[checks.CheckMessage] = []
+    for name in ("RX_REAUTH_INTERVAL", "RX_WORKER_CHECK_INTERVAL"):
+        value = conf.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            errors.append(
+                checks.Error(
+                    f"{name} must be a positive number of seconds, not {value!r}", id="rxcdc.E030"
+                )
+            )
+    reauth = conf.get("RX_REAUTH_INTERVAL")
+    if isinstance(reauth, int | float) and reauth > 60:
+        errors.append(
+            checks.Warning(
+                f"RX_REAUTH_INTERVAL is {reauth} s: a revoked user keeps their open sockets "
+                "that long unless the change went through the ORM",
+                id="rxcdc.W030",
+                hint="Keep it at 60 s or less.",
+            )
+        )
+    origins = conf.get("RX_ALLOWED_ORIGINS")
+    if origins is not None:
+        entries = [origins] if isinstance(origins, str) else origins
+        bad = [
+            o
+            for o in (entries if isinstance(entries, list | tuple) else [entries])
+            if not isinstance(o, str)
+            or (normalize(o.replace("://*.", "://")) is None)
+            or _has_path(o)
+        ]
+        if isinstance(origins, str) or bad:
+            errors.append(
+                checks.Error(
+                    f"RX_ALLOWED_ORIGINS must be a list of origins, not {bad or origins!r}",
+                    id="rxcdc.E031",
+                    hint='Full origins with scheme, e.g. ["https://app.example.com", '
+                    '"http://localhost:5173", "https://*.example.com"]; no paths.',
+                )
+            )
+    return errors
+
+
+def _has_path(origin: str) -> bool:
+    """Whether an origin carries more than scheme, host and port (a path, query or fragment)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(origin)
+    return bool(parts.path.strip("/") or parts.query or parts.fragment)

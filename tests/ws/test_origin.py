@@ -147,3 +147,30 @@ async def test_without_origin_a_token_works_and_a_session_cookie_does_not(live_w
     assert state == "ok" and user is not None
     assert (await outcome(client(room, None, session), token))[0] == "ok"  # the token decides
     assert await outcome(client(room, None, session)) == ("bad_origin", 4403)
+
+
+@pytest.mark.parametrize(
+    ("value", "ids"),
+    [
+        (None, []),
+        (["https://app.example.com", "http://localhost:5173", "https://*.example.org"], []),
+        ("https://app.example.com", ["rxcdc.E031"]),  # a string, not a list
+        (["app.example.com"], ["rxcdc.E031"]),  # no scheme
+        (["https://app.example.com/path"], ["rxcdc.E031"]),
+    ],
+)
+def test_rx_allowed_origins_is_checked_at_startup(settings, value, ids):
+    from rxcdc.checks import check_socket_settings
+
+    settings.RX_ALLOWED_ORIGINS = value
+    assert [m.id for m in check_socket_settings()] == ids
+
+
+def test_socket_intervals_are_checked_at_startup(settings):
+    from rxcdc.checks import check_socket_settings
+
+    settings.RX_REAUTH_INTERVAL = 0
+    settings.RX_WORKER_CHECK_INTERVAL = "2"
+    assert [m.id for m in check_socket_settings()] == ["rxcdc.E030", "rxcdc.E030"]
+    settings.RX_REAUTH_INTERVAL, settings.RX_WORKER_CHECK_INTERVAL = 600, 2
+    assert [m.id for m in check_socket_settings()] == ["rxcdc.W030"]
