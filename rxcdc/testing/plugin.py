@@ -7,6 +7,7 @@ its settings, so a settings module can take them from the environment (see ``Loc
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -79,6 +80,17 @@ def drop_database(admin_dsn: str, name: str) -> None:
             " WHERE database = %s AND active_pid IS NOT NULL",
             (name,),
         )
+        # A terminated walsender lets go of its slot a moment later: dropping it before
+        # then fails ("active for PID"), and the slot would outlive the database.
+        deadline = time.monotonic() + 15
+        while (
+            time.monotonic() < deadline
+            and conn.execute(
+                "SELECT 1 FROM pg_replication_slots WHERE database = %s AND active_pid IS NOT NULL",
+                (name,),
+            ).fetchone()
+        ):
+            time.sleep(0.05)  # polling the server, with a deadline
         conn.execute(
             "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
             " WHERE database = %s",
