@@ -321,6 +321,22 @@ describe("StateChannel", () => {
     expect(channel.error).toBeNull();
   });
 
+  it("status frames: stale while the worker is down, live again once it is back", async () => {
+    const t = live();
+    expect(t.channel.status).toBe("live");
+    t.s.last().push({ type: "status", worker: "down" });
+    expect(t.channel.status).toBe("stale");
+    // Snapshot requests time out meanwhile: the server resumes by itself, no reconnect loop.
+    t.s.last().push({ type: "error", code: "worker_unavailable", message: "down", anchor: 1 });
+    expect(t.channel.error).toMatchObject({ kind: "server", code: "worker_unavailable", anchor: 1 });
+    await vi.advanceTimersByTimeAsync(5_000); // a restart would have come after 250 ms
+    expect(t.s.all.length).toBe(1);
+    expect(t.channel.status).toBe("stale");
+    t.s.last().push({ type: "status", worker: "up" }, ...snapshot(1, 120, [room(110, [10]), msg(10, 110, "a2")]));
+    expect(t.channel.status).toBe("live");
+    expect(texts(t.channel)).toEqual(["a2"]);
+  });
+
   it("the last unsubscribe closes after linger; a quick resubscribe keeps the socket", async () => {
     const t = live({ linger: 1000 });
     t.unsubscribe();

@@ -114,6 +114,80 @@ describe("Connection", () => {
     expect(t.s.all.length).toBe(2);
   });
 
+  it.each([
+    ["bad_origin", 4403, "forbidden"],
+    ["unauthenticated", 4401, "unauthenticated"],
+  ] as const)("stops on %s after auth.ok too (revoked, refused origin)", async (code, close, status) => {
+    const t = setup();
+    t.conn.start();
+    t.s.last().open();
+    t.s.last().push(OK);
+    t.s.last().push({ type: "auth.error", code, message: "gone" });
+    t.s.last().drop(close);
+    expect(t.statuses.at(-1)).toBe(status);
+    expect(t.errors.at(-1)).toMatchObject({ kind: "auth", code });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(t.s.all.length).toBe(1);
+  });
+
+  it.each([
+    [4401, "unauthenticated"],
+    [4403, "forbidden"],
+    [4404, "not_found"],
+  ] as const)("stops on close %i even when its auth.error frame never came", async (close, status) => {
+    const t = setup();
+    t.conn.start();
+    t.s.last().open();
+    t.s.last().drop(close);
+    expect(t.statuses.at(-1)).toBe(status);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(t.s.all.length).toBe(1);
+  });
+
+  it.each([
+    ["server_error", 4500],
+    ["timeout", 4408],
+  ] as const)("retries with backoff after %s (transient)", async (code, close) => {
+    const t = setup();
+    t.conn.start();
+    t.s.last().open();
+    t.s.last().push({ type: "auth.error", code, message: "try later" });
+    t.s.last().drop(close);
+    expect(t.statuses.at(-1)).toBe("reconnecting");
+    expect(t.errors.at(-1)).toMatchObject({ kind: "auth", code });
+    await vi.advanceTimersByTimeAsync(500);
+    expect(t.s.all.length).toBe(2);
+  });
+
+  it("retries after 1011 and after daphne's 1009 (a frame over its size limit)", async () => {
+    const t = setup();
+    t.conn.start();
+    t.s.last().open();
+    t.s.last().drop(1009);
+    expect(t.errors.at(-1)).toMatchObject({ kind: "connection", code: "too_large" });
+    await vi.advanceTimersByTimeAsync(500);
+    t.s.last().open();
+    t.s.last().drop(1011);
+    expect(t.statuses.at(-1)).toBe("reconnecting");
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(t.s.all.length).toBe(3);
+  });
+
+  it("refuses a request over maxFrameBytes (UTF-8) without sending it", async () => {
+    const t = setup({ maxFrameBytes: 1000 });
+    t.conn.start();
+    t.s.last().open();
+    t.s.last().push(OK);
+    const emoji = "\u{1F600}".repeat(300); // 300 characters, 1,200 bytes
+    const big = t.conn.request("action", { type: "action", id: "a1", params: [emoji] } as never, 5000);
+    await expect(big).rejects.toMatchObject({ kind: "action", code: "too_large" });
+    expect(t.s.last().sentOf("action")).toEqual([]);
+    const small = t.conn.request("action", { type: "action", id: "a2" }, 5000);
+    expect(t.s.last().sentOf("action")).toEqual([{ type: "action", id: "a2" }]);
+    t.s.last().push({ type: "action.result", id: "a2", result: 1 });
+    await expect(small).resolves.toMatchObject({ result: 1 });
+  });
+
   it("retries after an auth timeout", async () => {
     const t = setup();
     t.conn.start();

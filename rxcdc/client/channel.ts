@@ -61,6 +61,7 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
   private readonly acked = new Map<string, { pk: Pk; timer: ReturnType<typeof setTimeout> }>();
   private snap: ChannelSnapshot<S, R>;
   private conn: ConnectionStatus = "idle";
+  private worker: "up" | "down" = "up";
   private lingering: ReturnType<typeof setTimeout> | null = null;
   private counter = 0;
 
@@ -236,7 +237,13 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
   private receive(frame: ServerFrame): void {
     switch (frame.type) {
       case "auth.ok":
+        this.worker = "up"; // a new connection: the server says so if the worker is down
         this.store.setAnchors(frame.anchors);
+        this.publish({});
+        return;
+      case "status":
+        // Down: the state is stale until the worker is back; then the server resumes anchors.
+        this.worker = frame.worker;
         this.publish({});
         return;
       case "snapshot.begin":
@@ -258,9 +265,11 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
         for (const listener of [...this.systemListeners]) listener(frame.message, frame.source);
         return;
       case "error": {
-        const error = new RxError("server", frame.code, frame.message);
+        const error = new RxError("server", frame.code, frame.message, frame.anchor);
         this.publish({ error });
-        if (frame.code === "worker_unavailable" || frame.code === "snapshot_failed") {
+        // While the worker is known to be down, the server resumes by itself when it returns.
+        const waiting = frame.code === "worker_unavailable" && this.worker === "down";
+        if (!waiting && (frame.code === "worker_unavailable" || frame.code === "snapshot_failed")) {
           this.connection.restart(error);
         }
         return;
@@ -284,7 +293,8 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
   }): void {
     const prev = this.snap;
     const loaded = this.store.loaded();
-    const status: Status = this.conn === "open" ? (loaded ? "live" : "loading") : this.conn;
+    const open: Status = this.worker === "down" ? "stale" : loaded ? "live" : "loading";
+    const status: Status = this.conn === "open" ? open : this.conn;
     const next: ChannelSnapshot<S, R> = {
       state: this.store.state() as S,
       status,

@@ -27,6 +27,11 @@ export interface ConnectionOptions {
   /** Ping after this many ms without a frame; reconnect when the pong does not come. */
   readonly pingInterval?: number;
   readonly pongTimeout?: number;
+  /**
+   * Requests larger than this many bytes of UTF-8 fail with `too_large` without being sent.
+   * Default 65536, the server's RX_MAX_FRAME_BYTES default (daphne drops frames over 1 MiB).
+   */
+  readonly maxFrameBytes?: number;
 }
 
 /** `open` means authenticated. */
@@ -58,7 +63,22 @@ interface Request {
   sent: boolean;
 }
 
-const TERMINAL = new Set(["unauthenticated", "forbidden", "not_found"]);
+/** Refusals that end retrying (`auth.error` codes), and the status each leaves. */
+const TERMINAL: Readonly<Record<string, ConnectionStatus>> = {
+  unauthenticated: "unauthenticated", // also revoked credentials: log in, then reconnect()
+  forbidden: "forbidden",
+  bad_origin: "forbidden", // this page's origin is not allowed: retrying cannot help
+  not_found: "not_found",
+};
+
+/** Close codes that say the same when their `auth.error` frame did not arrive. */
+const TERMINAL_CLOSE: Readonly<Record<number, string>> = {
+  4401: "unauthenticated",
+  4403: "forbidden",
+  4404: "not_found",
+};
+
+const encoder = new TextEncoder();
 
 /** The protocol version this client speaks (docs/protocol.md). */
 export const PROTOCOL = 1;
@@ -117,6 +137,13 @@ export class Connection {
     timeout: number,
   ): Promise<ServerFrame> {
     return new Promise((resolve, reject) => {
+      const max = this.options.maxFrameBytes ?? 65536;
+      const size = encoder.encode(stringifyJson(frame)).length;
+      if (size > max) {
+        // The server answers too_large up to 1 MiB; past that daphne drops the socket (1009).
+        reject(new RxError(kind, "too_large", `request of ${size} bytes exceeds ${max}`));
+        return;
+      }
       const timer = setTimeout(() => {
         this.fail(frame.id, new RxError(kind, "timeout", `no answer within ${timeout} ms`));
       }, timeout);
@@ -149,9 +176,7 @@ export class Connection {
     socket.onerror = () => undefined; // a close event follows
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
-      const error =
-        this.refusal ?? new RxError("connection", "disconnected", `socket closed (${event.code})`);
-      this.dropped(error);
+      this.dropped(this.refusal ?? closeError(event.code));
     };
   }
 
@@ -242,8 +267,9 @@ export class Connection {
       if (request.sent) this.fail(id, new RxError(request.kind, "disconnected", error.message));
     }
     this.events.interrupted();
-    if (error.kind === "auth" && TERMINAL.has(error.code)) {
-      this.setStatus(error.code as ConnectionStatus, error);
+    const terminal = error.kind === "auth" ? TERMINAL[error.code] : undefined;
+    if (terminal !== undefined) {
+      this.setStatus(terminal, error);
       return;
     }
     const base = this.options.backoff?.base ?? 500;
@@ -281,6 +307,16 @@ export class Connection {
     this.status = status;
     this.events.status(status, error);
   }
+}
+
+/** Why a socket closed without an `auth.error`: a terminal refusal by its code, else a drop. */
+function closeError(code: number): RxError {
+  const refusal = TERMINAL_CLOSE[code];
+  if (refusal !== undefined) return new RxError("auth", refusal, `socket closed (${code})`);
+  if (code === 1009) {
+    return new RxError("connection", "too_large", "the server dropped a frame over its size limit");
+  }
+  return new RxError("connection", "disconnected", `socket closed (${code})`);
 }
 
 function detach(socket: SocketLike): void {

@@ -52,17 +52,25 @@ export type Status =
   | "connecting" // opening the socket and authenticating
   | "loading" // authenticated; snapshots (or a large transaction's parts) are loading
   | "live" // every anchor is loaded; updates flow
+  | "stale" // connected, but the server's replication worker is down: no updates until it returns
   | "reconnecting" // the socket dropped: waiting to try again
   | "unauthenticated" // the server refused the credentials: log in, then reconnect()
-  | "forbidden" // has_permission refused: not retried
+  | "forbidden" // has_permission refused, or this page's origin is not allowed: not retried
   | "not_found" // the anchor does not exist: not retried
   | "closed"; // close() was called
 
 /**
  * Error codes the client raises itself; the server's codes (protocol.md) pass through. `lost`: a
- * message went missing (a skipped part number), so the channel reconnects to resume.
+ * message went missing (a skipped part number), so the channel reconnects to resume. `too_large`:
+ * a request over `maxFrameBytes`, refused before sending (the server would drop it).
  */
-export type ClientErrorCode = "timeout" | "disconnected" | "closed" | "protocol" | "lost";
+export type ClientErrorCode =
+  | "timeout"
+  | "disconnected"
+  | "closed"
+  | "protocol"
+  | "lost"
+  | "too_large";
 
 /** A typed failure: an action/write refusal, an auth error, or a client-side timeout. */
 export class RxError extends Error {
@@ -70,12 +78,15 @@ export class RxError extends Error {
   readonly code: string;
   /** What failed: a request kind, the connection, or a server `error` frame. */
   readonly kind: "action" | "write" | "auth" | "connection" | "server";
+  /** The anchor a server `error` frame is about, when it names one. */
+  readonly anchor: Pk | undefined;
 
-  constructor(kind: RxError["kind"], code: string, message: string) {
+  constructor(kind: RxError["kind"], code: string, message: string, anchor?: Pk) {
     super(message);
     this.name = "RxError";
     this.kind = kind;
     this.code = code;
+    this.anchor = anchor;
   }
 }
 
@@ -164,7 +175,15 @@ export interface ErrorFrame {
   readonly type: "error";
   readonly code: string;
   readonly message: string;
+  /** The request it answers. */
   readonly id?: string;
+  /** The anchor that could not be loaded or kept up to date (stale until a reset follows). */
+  readonly anchor?: Pk;
+}
+/** Whether the server's replication worker runs; after `up`, the anchors are resumed. */
+export interface StatusFrame {
+  readonly type: "status";
+  readonly worker: "up" | "down";
 }
 
 /** Frames that carry state for one anchor (applied by the store). */
@@ -188,4 +207,5 @@ export type ServerFrame =
   | NotificationFrame
   | SystemFrame
   | ErrorFrame
+  | StatusFrame
   | { readonly type: "pong" };
