@@ -160,6 +160,20 @@ def _tables_without_identity() -> list[checks.CheckMessage]:
         return []
     found = resolve(keys.pk)
     errors: list[checks.CheckMessage] = []
+    kinds = {"v": "a view", "m": "a materialized view", "f": "a foreign table"}
+    for table in sorted(found.values(), key=lambda t: t.db_table):
+        if not table.logged:
+            errors.append(
+                checks.Error(
+                    f"{table.db_table!r} is tracked by rxcdc but is "
+                    f"{kinds.get(table.kind, 'not a table')}: its rows change without row "
+                    "changes of its own in the WAL",
+                    id="rxcdc.E007",
+                    hint="Track the tables it reads (nest their serializers), or a table "
+                    "your code keeps up to date from them.",
+                )
+            )
+    found = {name: table for name, table in found.items() if table.logged}
     for db_table, relations in sorted(identities(found.values()).items()):
         pk_column = keys.pk[db_table]
         partitioned = found[db_table].partitioned

@@ -26,6 +26,12 @@ class Table:
     name: str
     oid: int
     partitioned: bool
+    kind: str = "r"  # pg_class.relkind: r table, p partitioned, v view, m materialized, f foreign
+
+    @property
+    def logged(self) -> bool:
+        """Whether its rows change through the WAL (views and foreign tables have none)."""
+        return self.kind in ("r", "p")
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ class Identity:
 
 
 _RESOLVE = """
-SELECT t.db_table, n.nspname, c.relname, c.oid, c.relkind = 'p'
+SELECT t.db_table, n.nspname, c.relname, c.oid, c.relkind = 'p', c.relkind::text
 FROM unnest(%s::text[], %s::text[]) AS t(db_table, quoted)
 JOIN pg_class c ON c.oid = to_regclass(t.quoted)
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -108,8 +114,10 @@ def resolve(db_tables: Iterable[str]) -> dict[str, Table]:
         cur.execute(_RESOLVE, [names, quoted])
         rows = cur.fetchall()
     return {
-        str(db_table): Table(str(db_table), str(schema), str(name), int(oid), bool(partitioned))
-        for db_table, schema, name, oid, partitioned in rows
+        str(db_table): Table(
+            str(db_table), str(schema), str(name), int(oid), bool(partitioned), str(kind)
+        )
+        for db_table, schema, name, oid, partitioned, kind in rows
     }
 
 

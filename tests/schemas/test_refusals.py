@@ -146,3 +146,21 @@ def test_a_composite_primary_key_is_refused_naming_the_model(pairing_channel, tr
     )
     assert "Give Pairing a single-column primary key" in error.hint
     refused(r"schemaapp.Pairing \(schemaapp_pairing\) has a composite primary key")
+
+
+def test_a_model_on_a_view_is_refused_naming_it(transactional_db):
+    # An unmanaged model over a view: its rows change with the tables it reads, never itself.
+    sql(
+        "ALTER TABLE fieldsapp_writer RENAME TO fieldsapp_writer_rows",
+        "CREATE VIEW fieldsapp_writer AS SELECT * FROM fieldsapp_writer_rows",
+    )
+    try:
+        errors = [e for e in _tables_without_identity() if e.id == "rxcdc.E007"]
+        assert [e.msg.split(" is tracked")[0] for e in errors] == ["'fieldsapp_writer'"]
+        assert "is a view" in errors[0].msg and "Track the tables it reads" in errors[0].hint
+        refused("'fieldsapp_writer' is tracked by rxcdc but is a view")
+    finally:
+        sql(
+            "DROP VIEW fieldsapp_writer",
+            "ALTER TABLE fieldsapp_writer_rows RENAME TO fieldsapp_writer",
+        )
