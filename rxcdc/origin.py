@@ -15,7 +15,15 @@ from django.utils.http import is_same_domain
 
 from rxcdc import conf
 
-__all__ = ["allowed_origins", "has_cookie", "header", "is_allowed", "origin_of", "request_origin"]
+__all__ = [
+    "OriginValidator",
+    "allowed_origins",
+    "has_cookie",
+    "header",
+    "is_allowed",
+    "origin_of",
+    "request_origin",
+]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SCHEMES = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
@@ -90,3 +98,27 @@ def is_allowed(origin: str, scope: dict[str, Any]) -> bool:
         elif normalize(entry) == seen:
             return True
     return False
+
+
+class OriginValidator:
+    """ASGI middleware for any websocket route (channels' ``AllowedHostsOriginValidator``, whole).
+
+    A foreign ``Origin`` is refused at the handshake (HTTP 403); without one, the cookies are
+    dropped, so only a token can authenticate. ``StateChannel`` routes check the same by
+    themselves and answer with a typed ``auth.error``.
+    """
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope["type"] == "websocket":
+            origin = origin_of(scope)
+            if origin is None:
+                headers = [(k, v) for k, v in scope.get("headers") or () if k.lower() != b"cookie"]
+                scope = {**scope, "headers": headers}
+            elif not is_allowed(origin, scope):
+                from channels.security.websocket import WebsocketDenier
+
+                return await WebsocketDenier()(scope, receive, send)
+        return await self.application(scope, receive, send)

@@ -174,3 +174,18 @@ def test_socket_intervals_are_checked_at_startup(settings):
     assert [m.id for m in check_socket_settings()] == ["rxcdc.E030", "rxcdc.E030"]
     settings.RX_REAUTH_INTERVAL, settings.RX_WORKER_CHECK_INTERVAL = 600, 2
     assert [m.id for m in check_socket_settings()] == ["rxcdc.W030"]
+
+
+async def test_origin_validator_middleware_applies_the_same_rules_to_any_route(live_worker, hosts):
+    from rxcdc.origin import OriginValidator
+
+    wrapped = OriginValidator(application)
+    room, token, session = await alice()
+    foreign = client(room, "http://127.0.0.1:9999", session, app=wrapped)
+    connected, _ = await foreign.comm.connect()
+    assert not connected  # refused at the handshake
+    own = client(room, "http://127.0.0.1:8000", session, app=wrapped)
+    assert (await outcome(own))[0] == "ok"
+    # Without an Origin the cookie is dropped: the session does not authenticate, a token does.
+    assert await outcome(client(room, None, session, app=wrapped)) == ("unauthenticated", 4401)
+    assert (await outcome(client(room, None, session, app=wrapped), token))[0] == "ok"
