@@ -63,10 +63,20 @@ def normalize(origin: str) -> tuple[str, str, int] | None:
 def request_origin(scope: dict[str, Any]) -> str | None:
     """The origin of a page served by this server: the socket's scheme and ``Host``.
 
-    None when ``Host`` is missing or not in ``ALLOWED_HOSTS``.
+    As Django's ``request.is_secure()``/``get_host()`` see them (``SECURE_PROXY_SSL_HEADER``,
+    ``USE_X_FORWARDED_HOST``); None when the host is missing or not in ``ALLOWED_HOSTS``.
     """
     host = header(scope, b"host")
+    if getattr(settings, "USE_X_FORWARDED_HOST", False):
+        host = header(scope, b"x-forwarded-host") or host
     scheme = _SCHEMES.get(str(scope.get("scheme") or "ws").lower())
+    proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if proxy:
+        # daphne's websocket scopes carry no scheme, even over TLS: the balancer's header says.
+        name, secure = proxy
+        forwarded = header(scope, name.lower().removeprefix("http_").replace("_", "-").encode())
+        if forwarded is not None:
+            scheme = "https" if forwarded.split(",")[0].strip() == secure else "http"
     if not host or scheme is None:
         return None
     domain, _ = split_domain_port(host)

@@ -45,8 +45,9 @@ def client(
     scheme: str = "ws",
     host: str = SERVER,
     app: Any = application,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
 ) -> Client:
-    headers = [(b"host", host.encode())]
+    headers = [(b"host", host.encode()), *extra]
     if origin is not None:
         headers.append((b"origin", origin.encode()))
     if session is not None:
@@ -117,6 +118,20 @@ async def test_the_sockets_own_origin_may_use_the_session(live_worker, hosts):
     # Behind TLS: wss:// on the default port is the page https://app.example.com.
     secure = client(room, "https://app.example.com", session, scheme="wss", host="app.example.com")
     assert (await outcome(secure))[0] == "ok"
+
+
+async def test_behind_a_tls_balancer_the_forwarded_scheme_counts(live_worker, hosts, settings):
+    """daphne's websocket scope has no scheme: SECURE_PROXY_SSL_HEADER says, as for Django."""
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    room, _, session = await alice()
+    https = ((b"x-forwarded-proto", b"https"),)
+    page = "https://app.example.com"
+    ok = client(room, page, session, host="app.example.com", extra=https)
+    assert (await outcome(ok))[0] == "ok"
+    plain = client(
+        room, page, session, host="app.example.com", extra=((b"x-forwarded-proto", b"http"),)
+    )
+    assert await outcome(plain) == ("bad_origin", 4403)
 
 
 async def test_csrf_trusted_origins_are_allowed(live_worker, hosts):
