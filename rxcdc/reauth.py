@@ -86,7 +86,8 @@ async def _session_user(session_key: str) -> Any:
 
 async def _reloaded(user: Any) -> Any:
     def load() -> Any:
-        fresh = type(user)._default_manager.filter(pk=user.pk).first()
+        # _meta, not type(): the scope's user may be a lazy proxy
+        fresh = user._meta.model._default_manager.filter(pk=user.pk).first()
         return fresh if fresh is not None and _active(fresh) else None
 
     return await database_sync_to_async(load)()
