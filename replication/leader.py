@@ -1,7 +1,12 @@
-"""One active consumer per slot: a session-level advisory lock, with standbys that wait for it.
+"""One active consumer per slot: an advisory lock held under a lease the holder renews.
 
 The lock lives as long as the holder's connection: when the active worker dies, Postgres ends
-its session and a waiting standby takes over, with nothing to clean up.
+its session and a waiting standby takes over, with nothing to clean up. A holder that is alive
+but makes no progress (stopped, wedged) keeps its session, so the lock alone would block
+failover forever: with a ``lease``, the holder proves progress by running a query on the lock's
+session at least every ``lease`` seconds, and a standby that sees the session idle for longer
+fences it (terminates its backends, the slot's walsender included) and takes the lock. The
+clock is the server's (``pg_stat_activity.state_change``), so hosts need not agree on time.
 """
 
 from __future__ import annotations
@@ -10,13 +15,21 @@ import hashlib
 import os
 import select
 import socket
+import time
 
 import psycopg2
 import psycopg2.extensions
 
-from replication.errors import SlotInUse, classify
+from replication.errors import ReplicationError, SlotInUse, classify
 
-__all__ = ["SlotLock"]
+__all__ = ["LeaseLost", "SlotLock"]
+
+# After fencing a stale holder, how long its sessions may take to end before we give up.
+_FENCE_GRACE = 10.0
+
+
+class LeaseLost(ReplicationError):
+    """Another worker holds (or held) the slot since our lease lapsed: stop, do not stream."""
 
 
 def _key(slot: str) -> int:
@@ -26,29 +39,40 @@ def _key(slot: str) -> int:
 
 
 class SlotLock:
-    """Hold the advisory lock of a slot while streaming from it."""
+    """Hold the advisory lock of a slot while streaming from it.
 
-    def __init__(self, dsn: str, slot: str) -> None:
-        self.dsn, self.slot, self.key = dsn, slot, _key(slot)
+    ``lease``: seconds the holder may go without ``renew()`` before another worker may fence
+    it and take over (None: never, the lock is held until the session ends).
+    """
+
+    def __init__(self, dsn: str, slot: str, *, lease: float | None = None) -> None:
+        self.dsn, self.slot, self.key, self.lease = dsn, slot, _key(slot), lease
         self._conn: psycopg2.extensions.connection | None = None
+        self.fenced: list[int] = []  # backend PIDs this lock terminated to take over
 
     def acquire(self, *, wait: bool, poll: float = 0.5) -> None:
         """Take the lock; without ``wait``, raise ``SlotInUse`` naming the holder's PID.
 
-        With ``wait`` (a standby), block until the holder goes away.
+        With ``wait`` (a standby), block until the holder goes away. Either way a holder whose
+        lease lapsed is fenced and the lock taken.
         """
         try:
             # Named, so a refused worker can say who holds the slot.
             name = f"rx_replicate pid {os.getpid()} on {socket.gethostname()}"[:63]
             self._conn = psycopg2.connect(self.dsn, application_name=name)
             self._conn.autocommit = True
+            fenced_at: float | None = None
             with self._conn.cursor() as cur:
                 while True:
                     cur.execute("SELECT pg_try_advisory_lock(%s)", (self.key,))
                     (got,) = cur.fetchone()
                     if got:
                         return
-                    if not wait:
+                    if self._fence_stale():
+                        fenced_at = time.monotonic()
+                    elif not wait and (
+                        fenced_at is None or time.monotonic() - fenced_at > _FENCE_GRACE
+                    ):
                         raise SlotInUse(self.slot, *self.holder())
                     # Between tries the connection stays idle: a select on nothing is the wait.
                     select.select([], [], [], poll)
@@ -58,6 +82,73 @@ class SlotLock:
         except BaseException:
             self.release()
             raise
+
+    def _fence_stale(self) -> bool:
+        """Terminate a holder idle for longer than the lease, and the slot's walsender.
+
+        Returns whether it did. The walsender must go too: while it is attached, the slot
+        cannot be streamed by anyone else, and the stale worker could still acknowledge on it.
+        """
+        if self.lease is None:
+            return False
+        pid, _name = self.holder()
+        assert self._conn is not None
+        with self._conn.cursor() as cur:
+            # Only a session idle (between queries) for longer than the lease: a holder inside
+            # a query is still working, and its renewal moves state_change.
+            cur.execute(
+                "SELECT pid FROM pg_stat_activity WHERE pid = %s AND state = 'idle'"
+                " AND now() - state_change > make_interval(secs => %s)",
+                (pid, self.lease),
+            )
+            if pid is None or cur.fetchone() is None:
+                return False
+            cur.execute(
+                "SELECT pid, pg_terminate_backend(pid) FROM ("
+                " SELECT %s::int AS pid UNION"
+                " SELECT active_pid FROM pg_replication_slots"
+                " WHERE slot_name = %s AND active_pid IS NOT NULL) AS stale",
+                (pid, self.slot),
+            )
+            self.fenced += [int(row[0]) for row in cur.fetchall() if row[1]]
+        return True
+
+    def renew(self, position: int) -> None:
+        """Prove the lock is still ours (one round trip); ``position``: the LSN we acknowledged.
+
+        A lost session (the server restarted, or a standby fenced us) is replaced when the lock
+        is free and the slot has not moved past ``position`` (nobody else streamed meanwhile).
+        Raises ``LeaseLost`` otherwise, ``ConnectionLost`` when the server cannot be reached.
+        """
+        if self._conn is not None and not self._conn.closed:
+            try:
+                with self._conn.cursor() as cur:
+                    cur.execute("SELECT 1")  # moves state_change: what standbys look at
+                return
+            except psycopg2.Error:
+                self.release()  # gone: take the lock again below, if we still may
+        try:
+            self.acquire(wait=False)
+        except SlotInUse as exc:
+            raise LeaseLost(f"slot {self.slot!r} was taken over by another worker: {exc}") from exc
+        assert self._conn is not None
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(
+                    "SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots"
+                    " WHERE slot_name = %s",
+                    (self.slot,),
+                )
+                row = cur.fetchone()
+        except psycopg2.Error as exc:
+            self.release()
+            raise classify(exc, self.slot) from exc
+        if row is not None and row[0] is not None and int(row[0]) > position:
+            self.release()
+            raise LeaseLost(
+                f"slot {self.slot!r} moved past this worker's position while its lease had "
+                "lapsed: another worker streamed from it"
+            )
 
     def holder(self) -> tuple[int | None, str | None]:
         """Backend PID and application name of the lock's holder (Nones if nobody holds it)."""

@@ -68,6 +68,7 @@ class ReplicationStream:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         slot_busy_timeout: float = 10.0,
+        before_connect: Callable[[], None] | None = None,
     ):
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
@@ -89,6 +90,9 @@ class ReplicationStream:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._slot_busy_timeout = slot_busy_timeout
+        # Runs before every (re)connection: a fenced worker's lease check raises here, so it
+        # never streams again (``ConnectionLost`` from it is retried like a refused connect).
+        self._before_connect = before_connect
 
         self._conn: psycopg2.extensions.connection | None = None
         self._cursor: Any = None  # psycopg2.extras.ReplicationCursor
@@ -173,6 +177,20 @@ class ReplicationStream:
         """
         if self._decoder is not None:
             self._decoder.forget_tables()
+
+    def interrupt(self) -> None:
+        """Close the replication connection now; the next event reconnects with backoff.
+
+        For a server that is shutting down: its walsender waits for our flush confirmation
+        before it lets the server stop, so holding the connection while we wait for the
+        server's other sessions would block the restart (until ``wal_sender_timeout``). The
+        transaction being read is streamed again from its first chunk.
+        """
+        if self._conn is not None:
+            log.warning(
+                "replication: closing the stream of slot %s until Postgres is back", self.slot
+            )
+        self._disconnect()
 
     def stop(self) -> None:
         """Make iteration end at the next message boundary; safe from signal handlers/threads.
@@ -413,6 +431,8 @@ class ReplicationStream:
             if self._stopping:
                 return
             try:
+                if self._before_connect is not None:
+                    self._before_connect()
                 self._open()
                 return
             except SlotInUse:

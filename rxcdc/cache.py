@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -63,6 +64,30 @@ class Cache:
         cleared = self.clear()
         marker.replace_one({"_id": "layout"}, {"_id": "layout", "version": FORMAT}, upsert=True)
         return cleared
+
+    def generation(self) -> str | None:
+        """The marker of the cache the worker wrote; None when no worker vouches for it.
+
+        None means the server lost its data (it restarted empty, or was replaced) and the
+        worker has not rebuilt it yet: nothing read from it may be served as a snapshot. A new
+        value means everything was rebuilt and clients were sent ``rx.reset``.
+        """
+        found = self.db["rx_format"].find_one({"_id": "generation"})
+        return str(found["value"]) if found is not None else None
+
+    def new_generation(self) -> str:
+        """Write a new generation marker (once the cache holds what the worker wrote)."""
+        value = uuid.uuid4().hex
+        doc = {"_id": "generation", "value": value, "at": time.time()}
+        self.db["rx_format"].replace_one({"_id": "generation"}, doc, upsert=True)
+        return value
+
+    def wipe(self, labels: Iterable[str]) -> None:
+        """Remove every document of these channels and every meta, markers included."""
+        for label in labels:
+            self.collection(label).delete_many({})
+        self.meta.delete_many({})
+        self.db["rx_format"].delete_many({})
 
     def ensure_indexes(self, labels: Iterable[str]) -> None:
         """Index the anchor and LSN fields that snapshot and resume queries use."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -15,6 +16,8 @@ from rxcdc.cache import Cache
 from rxcdc.channels import StateChannel
 from rxcdc.fanout import Publisher
 from rxcdc.heat import Heater
+from rxcdc.isolation import service
+from rxcdc.lease import Lease, timeout
 from rxcdc.sinks import registered
 from rxcdc.tables import identities, resolve
 from rxcdc.worker import Worker
@@ -45,16 +48,22 @@ def open_stream(
     waits for it to stop).
     """
     dsn, slot = conf.replication_dsn(), conf.get("RX_SLOT_NAME")
-    lock = SlotLock(dsn, slot)
+    lock = SlotLock(dsn, slot, lease=timeout())
     lock.acquire(wait=standby)
+    if lock.fenced:
+        log.warning(
+            "took slot %r over from a worker whose lease lapsed (ended %s)", slot, lock.fenced
+        )
     worker.slot_lock = lock  # held (by its session) for as long as the worker lives
     preflight(dsn, slot)
-    if ensure_slot(dsn, slot):
+    new_slot = ensure_slot(dsn, slot)
+    if new_slot:
         # A new slot streams only from now on: whatever the cache holds may have missed
         # changes (a first start, or a lost or dropped slot). Consumers re-heat on demand.
         cleared = worker.cache.clear()
         if cleared:
             log.warning("new replication slot %r: cleared %d cached anchors", slot, cleared)
+    lease = Lease(lock, lambda: 0)  # the stream's position, once it exists (below)
     stream = ReplicationStream(
         dsn,
         slot,
@@ -62,10 +71,30 @@ def open_stream(
         chunk_size=int(conf.get("RX_CHUNK_SIZE")),
         heartbeat_interval=float(conf.get("RX_HEARTBEAT_INTERVAL")),
         idle_tick=idle_tick,
+        # Reconnect soon after a Postgres restart (the default backoff grows to 30 s).
+        backoff_max=5.0,
+        before_connect=lease.before_connect,
     )
     worker.on_clear.append(stream.forget_tables)
-    worker.restore(slot_status(dsn, slot).confirmed_flush_lsn or 0)
+    position = slot_status(dsn, slot).confirmed_flush_lsn or 0
+    worker.restore(position)
+    lease.position = lambda: max(stream.acked_lsn, position)
+    worker.lease = lease
+    worker.on_outage.append(lambda exc: _outage(exc, stream, lease))
+    # The cache it restored from is the one it vouches for; a missing marker (a first start,
+    # or a server that lost its data) gets a new one, after the restore rewrote what it must.
+    found = None if new_slot else worker.cache.generation()
+    worker.generation = found or worker.cache.new_generation()
     return stream
+
+
+def _outage(exc: BaseException, stream: ReplicationStream, lease: Lease) -> None:
+    """While the worker waits for a service: let a stopping Postgres go, keep the lease."""
+    if service(exc) == "PostgreSQL":
+        # Its walsender would hold a fast shutdown until we confirm a flush (issue 19, item 7).
+        stream.interrupt()
+    with contextlib.suppress(ConnectionError):  # Postgres is down: renewing waits too
+        lease.check()
 
 
 def configure_tables(worker: Worker) -> list[tuple[str, str]]:

@@ -82,6 +82,11 @@ class Worker:
         self._next_log = 0.0
         self._stats = {"transactions": 0, "changes": 0, "since": time.monotonic()}
         self.slot_lock: Any = None  # replication.leader.SlotLock, set by rxcdc.runner
+        # rxcdc.lease.Lease, set by rxcdc.runner: checked before anything is written or acked.
+        self.lease: Any = None
+        self.on_outage: list[Callable[[BaseException], None]] = []  # runner: let Postgres go
+        # The cache generation this worker wrote (rxcdc.runner); another one means rebuild.
+        self.generation: str | None = None
         self.lag = 0.0  # seconds from the last transaction's commit to its acknowledgement
         self.outages = 0  # failed attempts to reach a service, for monitoring and tests
         # Seconds spent per stage since start (route, serialize, cache, publish): see make bench.
@@ -191,6 +196,7 @@ class Worker:
 
     def handle(self, event: Any, ack: Callable[[Transaction], None]) -> None:
         """Apply one stream event; acknowledges a transaction once its last chunk is durable."""
+        self._fence()
         if isinstance(event, Chunk):
             self._in_transaction = not event.last
             if self.table_names:
@@ -237,6 +243,7 @@ class Worker:
         assert result is not None
         deltas, resets, created, extra = result
         lsn = chunk.transaction.commit_lsn
+        self._fence()  # refreshing may have taken long: still ours before anything is written?
         # State is updated: delivery is idempotent (LSN-guarded writes), so retry it as a unit.
         self._retrying(
             lambda: self.delivery.deliver(
@@ -379,6 +386,9 @@ class Worker:
         if now < self._next_poll and not force:
             return
         self._next_poll = now + 0.05
+        # First: heat replies must never point consumers at a cache that lost its data.
+        if self.generation is not None and self.cache.generation() != self.generation:
+            self.rebuild_cache()
         if now >= self._next_announce:
             self.heater.announce_worker(os.getpid(), ttl=15.0)
             self._next_announce = now + 5.0
@@ -395,6 +405,31 @@ class Worker:
                 self.cool(key)
         if now >= self._next_log:
             self._log_progress(now)
+
+    def rebuild_cache(self) -> None:
+        """The cache is not the one this worker wrote (it lost its data): write it again.
+
+        Every hot anchor is re-read from the database; then a new generation marker lets
+        consumers serve snapshots again, and clients reload (invariant 13).
+        """
+        keys = list(self.state.anchors)
+        log.warning(
+            "the cache is not the one this worker wrote (generation %s, found %s): "
+            "rebuilding %d hot anchors",
+            self.generation,
+            self.cache.generation(),
+            len(keys),
+        )
+        # Documents written since the loss are partial: nothing of the old cache is kept.
+        self.cache.wipe(self.channels)
+        self.cache.ensure_format()
+        self.cache.ensure_indexes(self.channels)
+        for key in keys:
+            self.state.cool(key)
+            self.delivery.forget(key)
+        self._heat_new({k: self.channels[k[0]].state() for k in keys})
+        self.generation = self.cache.new_generation()
+        self._announce_resets(keys)
 
     def heat(self, requests: list[HeatRequest]) -> None:
         """Make anchors hot (those that are not, together) and tell each requester the LSN."""
@@ -504,12 +539,19 @@ class Worker:
 
     # -- resilience ------------------------------------------------------------------------------
 
+    def _fence(self) -> None:
+        """Stop here (``LeaseLost``) if another worker took the slot over (rxcdc.lease)."""
+        if self.lease is not None:
+            self._retrying(self.lease.check)
+
     def _retrying(self, step: Callable[[], None]) -> None:
         """Run ``step`` until no service outage stops it (see ``rxcdc.isolation.retrying``)."""
 
-        def outage(_exc: BaseException) -> None:
+        def outage(exc: BaseException) -> None:
             self.outages += 1
             close_old_connections()
+            for hook in self.on_outage:
+                hook(exc)
 
         retrying(step, outage)
 
