@@ -1,13 +1,14 @@
-"""Each channel's websocket route: ``Meta.route``, or found in ``RX_WEBSOCKET_URLCONF``."""
+"""Each channel's websocket route: ``Meta.route``, ``RX_WEBSOCKET_URLCONF``, or discovered."""
 
 from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rxcdc.codegen.discover import app_routing_patterns, asgi_patterns, layers
 from rxcdc.codegen.hints import BIGINT_TS
 from rxcdc.codegen.ts import CodegenError, identifier, literal
 
@@ -68,58 +69,84 @@ def parse_route(pattern: str) -> Route:
 
 
 def find_routes(channels: Sequence[type], urlconf: str | Sequence[str] | None) -> dict[type, Route]:
-    """The route of every channel: ``Meta.route`` wins, else the first match in the urlconf."""
-    found: dict[type, Route] = {}
-    modules = [urlconf] if isinstance(urlconf, str) else list(urlconf or ())
-    for module_name in modules:
-        module = importlib.import_module(module_name)
-        patterns = getattr(module, "websocket_urlpatterns", None)
-        if patterns is None:
-            raise CodegenError(f"RX_WEBSOCKET_URLCONF: {module_name} has no websocket_urlpatterns")
-        for channel, pattern in _walk(patterns, ""):
-            found.setdefault(channel, parse_route(pattern))
-    out = {}
+    """The route of every channel: ``Meta.route``, else the first match in the urlconf.
+
+    Without a urlconf: each installed app's ``routing.py``, then ``ASGI_APPLICATION``.
+    """
+    out: dict[type, Route] = {}
+    missing = []
     for channel in channels:
-        meta: Any = getattr(channel, "Meta", None)
-        explicit = getattr(meta, "route", None)
+        explicit = getattr(getattr(channel, "Meta", None), "route", None)
         if explicit is not None:
             out[channel] = parse_route(str(explicit))
-        elif channel in found:
-            out[channel] = found[channel]
         else:
-            label = channel.label() if hasattr(channel, "label") else channel.__name__
-            raise CodegenError(
-                f"{label}: no route found (set RX_WEBSOCKET_URLCONF to the module "
-                "with your websocket_urlpatterns, or Meta.route)"
-            )
+            missing.append(channel)
+    if not missing:
+        return out
+    modules = [urlconf] if isinstance(urlconf, str) else list(urlconf or ())
+    # The ASGI application is imported only when the apps' routing modules left a channel out.
+    sources: list[Callable[[], list[tuple[str, Sequence[Any]]]]] = (
+        [lambda: _urlconf_patterns(modules)] if modules else [app_routing_patterns, asgi_patterns]
+    )
+    found: dict[type, Route] = {}
+    for source in sources:
+        for name, patterns in source():
+            for channel, pattern in _walk(patterns, "", name):
+                found.setdefault(channel, parse_route(pattern))
+        if all(c in found for c in missing):
+            break
+    for channel in missing:
+        if channel not in found:
+            raise CodegenError(f"{_label(channel)}: no route found ({_where(modules)})")
+        out[channel] = found[channel]
     return out
 
 
-def _walk(patterns: Iterable[Any], prefix: str) -> Iterable[tuple[type, str]]:
+def _urlconf_patterns(modules: list[str]) -> list[tuple[str, Sequence[Any]]]:
+    out = []
+    for module_name in modules:
+        patterns = getattr(importlib.import_module(module_name), "websocket_urlpatterns", None)
+        if patterns is None:
+            raise CodegenError(f"RX_WEBSOCKET_URLCONF: {module_name} has no websocket_urlpatterns")
+        out.append((f"RX_WEBSOCKET_URLCONF {module_name}", patterns))
+    return out
+
+
+def _where(modules: list[str]) -> str:
+    if modules:
+        return (
+            f"RX_WEBSOCKET_URLCONF lists {', '.join(modules)}: add the channel's path() there, "
+            "or set Meta.route"
+        )
+    return (
+        "looked in each installed app's routing.py (websocket_urlpatterns) and in "
+        "ASGI_APPLICATION's URLRouter; set RX_WEBSOCKET_URLCONF to the module with your "
+        "websocket_urlpatterns, or Meta.route"
+    )
+
+
+def _label(channel: type) -> str:
+    label = getattr(channel, "label", None)
+    return str(label()) if callable(label) else channel.__name__
+
+
+def _walk(patterns: Iterable[Any], prefix: str | None, source: str) -> Iterable[tuple[type, str]]:
+    """``(channel, route)`` of each channel in ``patterns``; ``prefix`` None: under a re_path."""
     for entry in patterns:
-        pattern = getattr(entry, "pattern", None)
-        route = getattr(pattern, "_route", None)
-        if route is None:
-            raise CodegenError(
-                f"RX_WEBSOCKET_URLCONF: {entry!r} is not a path() route (re_path patterns cannot "
-                "be turned into URLs; use path() or Meta.route)"
-            )
-        app = entry.callback
-        if hasattr(app, "routes"):
-            yield from _walk(app.routes, prefix + route)
-            continue
-        channel = _channel_of(app)
-        if channel is not None:
-            yield channel, prefix + route
-
-
-def _channel_of(app: Any) -> type | None:
-    """The StateChannel behind an ASGI app (unwrapping per-route middleware)."""
-    for _ in range(20):
-        if app is None:
-            return None
-        channel = getattr(app, "consumer_initkwargs", {}).get("channel_class")
-        if channel is not None:
-            return channel  # type: ignore[no-any-return]
-        app = getattr(app, "inner", None)
-    return None
+        route = getattr(getattr(entry, "pattern", None), "_route", None)
+        here = None if prefix is None or route is None else prefix + route
+        for layer in layers(entry.callback):
+            if getattr(layer, "routes", None) is not None:
+                yield from _walk(layer.routes, here, source)
+                break
+            channel = getattr(layer, "consumer_initkwargs", {}).get("channel_class")
+            if channel is None:
+                continue
+            if here is None:
+                # Only a channel's own route matters: other consumers may use re_path freely.
+                raise CodegenError(
+                    f"{source}: {entry!r} routes {_label(channel)} but is not a path() route "
+                    "(re_path patterns cannot be turned into URLs; use path() or Meta.route)"
+                )
+            yield channel, here
+            break

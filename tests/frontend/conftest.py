@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.test import modify_settings
 
 from rxcdc.channels import all_channels
 from rxcdc.codegen import generate
@@ -15,6 +17,7 @@ FRONTEND = ROOT / "frontend"
 GOLDEN = Path(__file__).parent / "golden"
 URLCONF = "tests.frontend.routing"
 SOCKET_URL = "import.meta.env.VITE_RX_WEBSOCKET_URL"
+SEED = Path(__file__).parent / "seed"
 
 
 def generated_testapp() -> dict[str, str]:
@@ -30,3 +33,11 @@ def node_bin() -> Path:
     if not (folder / "tsc").exists() or shutil.which("node") is None:
         pytest.fail("frontend/node_modules is missing: run `make setup` (scripts/setup-node.sh)")
     return folder
+
+
+@pytest.fixture
+def quickstart(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The seeds' quickstart ``chat`` app installed (top-level, as it imports itself)."""
+    monkeypatch.syspath_prepend(str(SEED))
+    with modify_settings(INSTALLED_APPS={"append": "chat"}):
+        yield

@@ -1,0 +1,1 @@
+"""The seeds' quickstart app (top-level ``chat``, as the quickstart imports it)."""
