@@ -5,7 +5,8 @@ its session and a waiting standby takes over, with nothing to clean up. A holder
 but makes no progress (stopped, wedged) keeps its session, so the lock alone would block
 failover forever: with a ``lease``, the holder proves progress by running a query on the lock's
 session at least every ``lease`` seconds, and a standby that sees the session idle for longer
-fences it (terminates its backends, the slot's walsender included) and takes the lock. The
+fences it (ends its lock session; its walsender times out, see ``_fence_stale``) and takes
+the lock. The
 clock is the server's (``pg_stat_activity.state_change``), so hosts need not agree on time.
 """
 
@@ -67,6 +68,7 @@ class SlotLock:
                     cur.execute("SELECT pg_try_advisory_lock(%s)", (self.key,))
                     (got,) = cur.fetchone()
                     if got:
+                        self._await_fenced(cur, poll)
                         return
                     if self._fence_stale():
                         fenced_at = time.monotonic()
@@ -84,34 +86,42 @@ class SlotLock:
             raise
 
     def _fence_stale(self) -> bool:
-        """Terminate a holder idle for longer than the lease, and the slot's walsender.
+        """End the session of a holder idle for longer than the lease; returns whether it did.
 
-        Returns whether it did. The walsender must go too: while it is attached, the slot
-        cannot be streamed by anyone else, and the stale worker could still acknowledge on it.
+        Its walsender is not terminated: ``pg_terminate_backend`` makes a walsender write a
+        FATAL message to a client that does not read (stopped, its socket full), and it then
+        hangs in that write. The holder's stream sets ``wal_sender_timeout`` to the lease, so
+        its walsender ends on its own, silently, once the holder has not replied for as long.
         """
         if self.lease is None:
             return False
         pid, _name = self.holder()
+        if pid is None:
+            return False
         assert self._conn is not None
         with self._conn.cursor() as cur:
             # Only a session idle (between queries) for longer than the lease: a holder inside
             # a query is still working, and its renewal moves state_change.
             cur.execute(
-                "SELECT pid FROM pg_stat_activity WHERE pid = %s AND state = 'idle'"
-                " AND now() - state_change > make_interval(secs => %s)",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = %s"
+                " AND state = 'idle' AND now() - state_change > make_interval(secs => %s)",
                 (pid, self.lease),
             )
-            if pid is None or cur.fetchone() is None:
-                return False
-            cur.execute(
-                "SELECT pid, pg_terminate_backend(pid) FROM ("
-                " SELECT %s::int AS pid UNION"
-                " SELECT active_pid FROM pg_replication_slots"
-                " WHERE slot_name = %s AND active_pid IS NOT NULL) AS stale",
-                (pid, self.slot),
-            )
-            self.fenced += [int(row[0]) for row in cur.fetchall() if row[1]]
+            row = cur.fetchone()
+        if row is None or not row[0]:
+            return False
+        self.fenced.append(pid)
         return True
+
+    def _await_fenced(self, cur: psycopg2.extensions.cursor, poll: float) -> None:
+        # pg_terminate_backend only signals: the slot stays active until the walsender exits.
+        deadline = time.monotonic() + _FENCE_GRACE
+        while self.fenced and time.monotonic() < deadline:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (self.fenced,))
+            (left,) = cur.fetchone()
+            if not left:
+                return
+            select.select([], [], [], min(poll, 0.05))
 
     def renew(self, position: int) -> None:
         """Prove the lock is still ours (one round trip); ``position``: the LSN we acknowledged.

@@ -69,6 +69,7 @@ class ReplicationStream:
         backoff_max: float = 30.0,
         slot_busy_timeout: float = 10.0,
         before_connect: Callable[[], None] | None = None,
+        sender_timeout: float | None = None,
     ):
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
@@ -76,6 +77,14 @@ class ReplicationStream:
             raise ValueError("status_interval must be at least 1 second (a psycopg2 limit)")
         self.dsn = dsn
         self.slot = slot
+        self._replication_dsn = dsn
+        if sender_timeout is not None:
+            # The walsender ends itself (without writing to us) when we do not reply for this
+            # long: a stopped consumer then frees the slot for a standby (see leader.py).
+            params = psycopg2.extensions.parse_dsn(dsn)
+            option = f"-c wal_sender_timeout={int(sender_timeout * 1000)}"
+            params["options"] = f"{params.get('options', '')} {option}".strip()
+            self._replication_dsn = psycopg2.extensions.make_dsn(**params)
         # The heartbeat prefix is always listed: an empty list would let every message through.
         self._options = wal2json.stream_options(tables, [*message_prefixes, HEARTBEAT_PREFIX])
         self._tables: list[QualifiedName] | None = (
@@ -407,7 +416,7 @@ class ReplicationStream:
         if self._decoder is None:
             self._configure()
         self._conn, self._cursor = open_replication(
-            self.dsn,
+            self._replication_dsn,
             self.slot,
             start_lsn=self._acked_lsn,
             options=self._options,

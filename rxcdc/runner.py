@@ -57,6 +57,7 @@ def open_stream(
     worker.slot_lock = lock  # held (by its session) for as long as the worker lives
     preflight(dsn, slot)
     new_slot = ensure_slot(dsn, slot)
+    hot = [(m["channel"], m["anchor"]) for m in worker.cache.hot_anchors()] if new_slot else []
     if new_slot:
         # A new slot streams only from now on: whatever the cache holds may have missed
         # changes (a first start, or a lost or dropped slot). Consumers re-heat on demand.
@@ -74,10 +75,13 @@ def open_stream(
         # Reconnect soon after a Postgres restart (the default backoff grows to 30 s).
         backoff_max=5.0,
         before_connect=lease.before_connect,
+        sender_timeout=lease.timeout,
     )
     worker.on_clear.append(stream.forget_tables)
     position = slot_status(dsn, slot).confirmed_flush_lsn or 0
     worker.restore(position)
+    # Clients of anchors a new slot cleared hold states the cache has left (invariant 13).
+    worker.announce_resets(hot)
     lease.position = lambda: max(stream.acked_lsn, position)
     worker.lease = lease
     worker.on_outage.append(lambda exc: _outage(exc, stream, lease))

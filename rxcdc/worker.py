@@ -134,7 +134,7 @@ class Worker:
         for key, failure in self.cache.broken_anchors(self.channels):
             self.quarantine.anchors[key] = failure
         self.router.identity.restored()  # the cache does not hold identities
-        self._announce_resets(repaired)
+        self.announce_resets(repaired)
         log.info("restored %d hot anchors at %s", len(self.state.anchors), format_lsn(position))
 
     def _restore_anchor(
@@ -176,7 +176,8 @@ class Worker:
         log.warning("repaired %s:%s from the database; its clients reload it", label, anchor)
         return True
 
-    def _announce_resets(self, keys: list[AnchorKey]) -> None:
+    def announce_resets(self, keys: list[AnchorKey]) -> None:
+        """Tell these anchors' clients to reload them (``rx.reset`` at our position)."""
         self.publisher.group_send(
             [
                 (
@@ -372,7 +373,7 @@ class Worker:
         for key in healed:
             self.quarantine.heal(key)
             log.info("channel %s anchor %s healed", key[0], jsonable(key[1]))
-        self._announce_resets(healed)
+        self.announce_resets(healed)
 
     def _channel_tables(self, label: str) -> set[str]:
         return self.channels[label].state().tables()
@@ -429,7 +430,7 @@ class Worker:
             self.delivery.forget(key)
         self._heat_new({k: self.channels[k[0]].state() for k in keys})
         self.generation = self.cache.new_generation()
-        self._announce_resets(keys)
+        self.announce_resets(keys)
 
     def heat(self, requests: list[HeatRequest]) -> None:
         """Make anchors hot (those that are not, together) and tell each requester the LSN."""
@@ -453,7 +454,7 @@ class Worker:
         healed = [k for k in wanted if k in self.quarantine.anchors and k not in failed]
         for key in healed:
             self.quarantine.heal(key)
-        self._announce_resets(healed)  # clients that got its error reload it
+        self.announce_resets(healed)  # clients that got its error reload it
         for req, key in keys:
             if key in failed:
                 replies.append(_hot(req, error=f"heat failed: {failed[key]}"))
@@ -509,7 +510,7 @@ class Worker:
             self.cool(key)
         for hook in self.on_clear:  # e.g. partitions attached since: look their names up again
             hook()
-        self._announce_resets(keys)
+        self.announce_resets(keys)
         log.info("cleared %d anchors on request", len(keys))
 
     def cool(self, key: AnchorKey) -> None:

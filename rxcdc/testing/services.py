@@ -188,6 +188,10 @@ class PostgresServer:
             )
         if initdb.returncode != 0:
             raise ServiceError(f"initdb failed: {_tail(log)}")
+        self._launch(timeout)
+
+    def _launch(self, timeout: float) -> None:
+        bindir, user, log = find_pg_bindir(), self._run_as(), self.root / "postgres.log"
         options = {**self.DEFAULTS, **self.settings}
         args = [
             str(bindir / "postgres"),
@@ -220,6 +224,18 @@ class PostgresServer:
         """Stop whatever runs and remove the run directory (idempotent)."""
         # SIGINT is Postgres's "fast" shutdown: disconnect clients, checkpoint, exit.
         stop_process(self.proc, signal.SIGINT)
+
+    def restart(self, *, timeout: float = 120.0) -> float:
+        """``pg_ctl restart -m fast`` on the same port and data; returns the shutdown's seconds.
+
+        Waits for the shutdown as long as ``timeout`` (a walsender may hold it for a minute).
+        """
+        assert self.proc is not None, "not started"
+        started = time.monotonic()
+        stop_process(self.proc, signal.SIGINT, timeout=timeout)
+        stopped = time.monotonic() - started
+        self._launch(30.0)
+        return stopped
 
     @staticmethod
     def _run_as() -> pwd.struct_passwd | None:
@@ -308,6 +324,11 @@ class RedisServer:
         """Stop whatever runs and remove the run directory (idempotent)."""
         stop_process(self.proc, signal.SIGTERM)
 
+    def restart(self) -> None:
+        """Stop and start again on the same port (empty: it persists nothing)."""
+        self.stop()
+        self.start()
+
 
 @dataclass
 class MongoServer:
@@ -369,6 +390,19 @@ class MongoServer:
     def stop(self) -> None:
         """Stop whatever runs and remove the run directory (idempotent)."""
         stop_process(self.proc, signal.SIGTERM)
+
+    def restart(self, *, empty: bool = False) -> None:
+        """Stop and start again on the same port; ``empty``: without its data.
+
+        In memory (the default ``data_dir``) a restart is always empty. Not for ``MONGO_URL``.
+        """
+        if self.external_url:
+            raise ServiceError("cannot restart a MongoDB server given by MONGO_URL")
+        self.stop()
+        if empty and self.data_dir != "memory":
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            Path(self.data_dir).mkdir(parents=True)
+        self.start()
 
 
 class LocalServices:

@@ -24,20 +24,27 @@ def _take_over(standby: SlotLock, *, wait: bool) -> threading.Event:
     return done
 
 
-def test_a_standby_fences_a_holder_that_stops_renewing_and_its_walsender(pg_dsn, slot, open_stream):
+def test_a_standby_fences_a_holder_that_stops_renewing(pg_dsn, slot, open_stream):
     holder = SlotLock(pg_dsn, slot, lease=LEASE)
     holder.acquire(wait=False)
-    stream: ReplicationStream = open_stream()
-    next(iter(stream))  # attached: the slot's walsender is the holder's
+    # The holder's stream: its walsender ends itself once the holder stops replying.
+    stream: ReplicationStream = open_stream(sender_timeout=LEASE)
+    next(iter(stream))
     walsender = _active_pid(holder.dsn, slot)
     assert walsender is not None
+    holder_pid = holder._conn.info.backend_pid
     standby = SlotLock(holder.dsn, slot, lease=LEASE)
     started = time.monotonic()
     took_over = _take_over(standby, wait=True)
     # The holder is frozen: it renews nothing. Within the lease (plus polls) it is fenced.
     assert took_over.wait(LEASE + 5), "the standby never took over from a frozen holder"
     assert time.monotonic() - started >= LEASE
-    assert walsender in standby.fenced and _active_pid(holder.dsn, slot) != walsender
+    assert standby.fenced == [holder_pid]
+    # Frozen: nothing reads the stream, and the walsender times out (wal_sender_timeout).
+    deadline = time.monotonic() + 2 * LEASE + 5
+    while _active_pid(holder.dsn, slot) == walsender:
+        assert time.monotonic() < deadline, "the frozen holder's walsender stayed"
+        time.sleep(0.05)  # polling the server with a deadline
     # Waking up, the old holder finds out before doing anything: it may not take the lock back.
     with pytest.raises(LeaseLost, match="taken over"):
         holder.renew(0)
