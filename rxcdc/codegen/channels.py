@@ -32,14 +32,51 @@ def socket_url(value: Any) -> str:
     )
 
 
+def _url_function(value: Any) -> list[str]:
+    """``websocketUrl()``: RX_WEBSOCKET_URL, read only when a channel is given no ``url``.
+
+    An expression is not read at import: outside Vite (Node, tests) ``import.meta.env`` is unset.
+    """
+    expression = socket_url(value)
+    lines = [
+        "/** RX_WEBSOCKET_URL when this file was generated; read when a channel has no `url`. */",
+        "function websocketUrl(): string {",
+    ]
+    if expression.startswith('"'):
+        return [*lines, f"  return {expression};", "}"]
+    advice = (
+        f"rxcdc: RX_WEBSOCKET_URL ({expression}) is no string here; define it, "
+        "or pass { url } to the channel: "
+    )
+    return [
+        *lines,
+        "  let url: unknown;",
+        "  try {",
+        f"    url = {expression};",
+        "  } catch (error) {",
+        "    url = error; // e.g. outside Vite, where import.meta.env is undefined",
+        "  }",
+        '  if (typeof url === "string") return url;',
+        f"  throw new Error({literal(advice)} + String(url));",
+        "}",
+    ]
+
+
+# RxDjango's quickstart passes the token alone: `new ChatRoomChannel(roomName, token)`.
+_OPTIONS = """/** A channel's last argument: its options, or only a DRF token. */
+function channelOptions(options: ChannelOptions | TokenSource): ChannelOptions {
+  return typeof options === "object" && options !== null ? options : { token: options };
+}"""
+
+
 def render_channels(plan: Plan, app: str, routes: Mapping[Any, Route], url: Any) -> str:
     """The channels file of one app."""
     channels = plan.channels[app]
     imports: dict[str, set[str]] = {}
-    runtime = {"StateChannel", "ChannelOptions", "ChannelSpec"}
+    runtime = {"StateChannel", "ChannelOptions", "ChannelSpec", "TokenSource"}
     reserved = {c.__name__ for c in channels} | {f"{c.__name__}Runtime" for c in channels}
     reserved |= {n for i in plan.types.values() for n in (i.state, i.instance)}
-    hints = HintMapper(reserved=reserved | {"SOCKET_URL"})
+    hints = HintMapper(reserved=reserved | {"websocketUrl", "channelOptions"})
     blocks = []
     for channel in channels:
         blocks.append(_channel(plan, channel, routes[channel], hints, imports, runtime))
@@ -47,8 +84,7 @@ def render_channels(plan: Plan, app: str, routes: Mapping[Any, Route], url: Any)
     for other in sorted(imports):
         names = ", ".join(sorted(imports[other]))
         lines.append(f'import type {{ {names} }} from "./{other}.interfaces";')
-    lines += ["", "/** RX_WEBSOCKET_URL when this file was generated. */"]
-    lines.append(f"const SOCKET_URL: string = {socket_url(url)};")
+    lines += ["", *_url_function(url), "", _OPTIONS]
     named = [hints.declarations[n] for n in sorted(hints.declarations)]
     return HEADER + "\n".join(lines) + "\n\n" + "\n\n".join(named + blocks) + "\n"
 
@@ -79,7 +115,9 @@ def _channel(
     out.append("")
     out.append(f"const {spec}: ChannelSpec = {{")
     out.append(f"  label: {literal(channel.label())},")
-    out.append("  url: SOCKET_URL,")
+    out.append("  get url(): string {")
+    out.append("    return websocketUrl();")
+    out.append("  },")
     out.append(_schema(plan, channel))
     out.append("};")
     out.append("")
@@ -88,8 +126,9 @@ def _channel(
     out.append(f"  static readonly label = {literal(channel.label())};")
     out.append(f"  static readonly route = {literal(route.pattern)};")
     out.append("")
-    out.append(f"  constructor({', '.join([*params, 'options: ChannelOptions = {}'])}) {{")
-    out.append(f"    super({spec}, {route.ts_path()}, options);")
+    last = "options: ChannelOptions | TokenSource = {}"
+    out.append(f"  constructor({', '.join([*params, last])}) {{")
+    out.append(f"    super({spec}, {route.ts_path()}, channelOptions(options));")
     out.append("  }")
     actions = _actions(channel, hints)
     if actions:

@@ -47,7 +47,9 @@ def test_makefrontend_types_64_bit_keys_as_number_or_bigint(tmp_path: Path):
     assert _interface(interfaces, "AuthorState")["_pk"] == "number | bigint"
     assert _interface(interfaces, "NoteState")["user"] == "number"  # auth.User: a 32-bit AutoField
     channels = files["testapp.channels.ts"]
-    assert "constructor(room: number | bigint, options: ChannelOptions = {})" in channels
+    assert "constructor(room: number | bigint, options: ChannelOptions | TokenSource = {})" in (
+        channels
+    )
     assert 'pkKind: "number"' in channels  # optimistic creates still use negative numbers
     assert "rxcdc/json.ts" in files  # the lossless parser ships with the runtime
     assert "parseJson" in files["rxcdc/connection.ts"]

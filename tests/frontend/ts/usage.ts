@@ -8,6 +8,12 @@ const room = new RoomChannel(5, { token: () => "token", requestTimeout: 5000 });
 const boards = new BoardsChannel({ url: "wss://elsewhere.example/" });
 // @ts-expect-error the route's <int:room> is a number
 new RoomChannel("5");
+// a DRF token alone as the last argument (RxDjango's `new ChatRoomChannel(roomName, token)`)
+new RoomChannel(5, "token");
+new RoomChannel(5n, () => localStorage.getItem("token"));
+new BoardsChannel(null);
+// @ts-expect-error a number is neither a token nor options
+new RoomChannel(5, 5);
 
 const state: RoomState | null = room.state;
 const list: readonly BoardState[] = boards.state;
