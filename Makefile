@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rxcdc-installed
 
-.PHONY: setup system venv node example-node demo test lint bench bench-peers soak clean
+.PHONY: setup system venv node example-node demo test lint dist bench bench-peers soak clean
 
 setup: system venv node example-node
 
@@ -40,6 +40,11 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# A wheel and an sdist in DIST_DIR (docs/quickstart.md, "Install"): `pip install dist/rxcdc-*.whl`.
+DIST_DIR ?= dist
+dist: venv
+	$(BIN)/python -m build --outdir $(DIST_DIR) .
+
 bench: setup
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
@@ -55,6 +60,14 @@ MINUTES ?= 10
 soak: setup
 	RX_SOAK_SECONDS=$$(( $(MINUTES) * 60 )) $(BIN)/python -m pytest -s -p no:cacheprovider \
 		tests/exact/test_state_machine.py $(PYTEST_ARGS)
+
+# The fault suite (docs/reliability.md): TRIALS trials per fault on the real stack, one table.
+# `make test` runs it with one trial per row.
+TRIALS ?= 3
+.PHONY: chaos
+chaos: setup
+	RX_CHAOS_TRIALS=$(TRIALS) RX_CHAOS_REPORT=$${RX_CHAOS_REPORT:-/tmp/rxcdc-chaos.md} \
+		$(BIN)/python -m pytest -s -p no:cacheprovider tests/chaos $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -140,7 +140,10 @@ class SlotLock:
         try:
             self.acquire(wait=False)
         except SlotInUse as exc:
-            raise LeaseLost(f"slot {self.slot!r} was taken over by another worker: {exc}") from exc
+            raise LeaseLost(
+                f"this worker lost its lease on slot {self.slot!r}: it was taken over by "
+                f"another worker ({exc}); restart it as a standby"
+            ) from exc
         assert self._conn is not None
         try:
             with self._conn.cursor() as cur:
@@ -156,8 +159,9 @@ class SlotLock:
         if row is not None and row[0] is not None and int(row[0]) > position:
             self.release()
             raise LeaseLost(
-                f"slot {self.slot!r} moved past this worker's position while its lease had "
-                "lapsed: another worker streamed from it"
+                f"this worker lost its lease on slot {self.slot!r}: the slot moved past its "
+                "position while the lease had lapsed (another worker streamed from it); "
+                "restart it as a standby"
             )
 
     def holder(self) -> tuple[int | None, str | None]:
