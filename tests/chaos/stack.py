@@ -46,6 +46,7 @@ class ChaosStack(Stack):
             RX_LEASE_TIMEOUT=str(LEASE),
         )
         self.standby: subprocess.Popen[bytes] | None = None
+        self.standby_offset = 0  # where the current standby's lines start in standby.log
 
     def close(self) -> None:
         """Stop everything, the standby and our own servers included."""
@@ -78,6 +79,7 @@ class ChaosStack(Stack):
             [sys.executable, "-m", "django", "rx_replicate", "--standby"], log
         )
         proc = self.standby
+        self.standby_offset = offset
         self._wait(
             lambda: (
                 proc.poll() is None
@@ -136,7 +138,7 @@ class Load:
                     if conn is not None:
                         conn.close()
                 conn = None
-            self._stop.wait(0.01)  # pacing the load (about 100 transactions a second)
+            self._stop.wait(0.05)  # pacing the load (about 20 transactions a second)
 
     def _one(self, conn: psycopg.Connection[Any]) -> None:
         card = self._rng.choice(self.cards)

@@ -215,7 +215,9 @@ def worker_sigstop(scene: Scene, result: Result, case: int) -> float:
         frozen = stack.freeze_worker()
         since = time.monotonic()
         stack._wait(
-            lambda: "rx_replicate: streaming" in log.read_text(errors="replace"),
+            lambda: (
+                "rx_replicate: streaming" in log.read_text(errors="replace")[stack.standby_offset :]
+            ),
             "the standby takes over from the frozen worker",
             60,
         )
