@@ -191,3 +191,36 @@ def test_hostile_frames_get_typed_answers_and_the_socket_stays(live_worker, capl
     async_to_sync(run)()
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [r.getMessage() for r in errors]
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    database=None,
+)
+@given(batch=st.lists(frames, min_size=1, max_size=6))
+def test_hostile_frames_before_auth_are_answered_or_refuse_by_the_rules(live_worker, caplog, batch):
+    """Before ``auth``: an ``error`` per frame, or an auth answer (a refusal closes, by rule)."""
+    caplog.clear()
+
+    async def run() -> None:
+        room, _ = await room_and_token()
+        c = Client(f"/ws/room/{room.pk}/")
+        await c.connect(send_auth=False)
+        for text in batch:
+            await c.comm.send_input({"type": "websocket.receive", "text": text})
+            reply = await c.until(lambda f: f["type"] in ANSWERS | {"auth.ok", "auth.error"})
+            assert reply.get("code") not in ("server_error", "failed"), (text[:200], reply)
+            if reply["type"] == "auth.error":  # a random token, or no user: refused and closed
+                assert reply["code"] in ("unauthenticated", "forbidden"), reply
+                assert (await c.comm.receive_output(5))["type"] == "websocket.close"
+                return
+            assert reply["type"] != "auth.ok", text[:200]  # no frame here carries a valid token
+        await c.comm.send_json_to({"type": "ping"})
+        assert (await answer(c))["code"] == "unauthenticated"  # still open, still waiting
+        await c.close()
+
+    async_to_sync(run)()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
