@@ -293,15 +293,19 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         await self.reauthenticate()
 
     async def _worker_status(self, up: bool) -> None:
-        """Tell the client the worker went down or came back; resume every anchor once back."""
+        """Tell the client the worker went down or came back; resume the anchors once back."""
         if up == self.worker_up or self.closing:
             return
         self.worker_up = up
         await self.send_frame({"type": "status", "worker": "up" if up else "down"})
         if up:
-            # Updates published while no worker ran do not exist; the cache says what changed.
+            # Anchors whose load gave up meanwhile (worker_unavailable) load now; live ones go
+            # on (a restarted worker replays what it had not acknowledged, chained by prev_lsn)
+            # unless the cache is ahead of what they were sent (a new slot, a repaired cache).
             for feed in list(self.feeds.values()):
-                self._open_feed(feed.pk, feed.last_lsn or None)
+                if not feed.live and (feed.task is None or feed.task.done()):
+                    self._open_feed(feed.pk, feed.last_lsn or None)
+            self._spawn(self._resync_once(1.0))
 
     def _initial_anchors(self, channel: Any, kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
         """The anchors to show, and whether ``RX_MAX_ANCHORS`` cut the list short."""
