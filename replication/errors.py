@@ -9,6 +9,7 @@ import psycopg2
 __all__ = [
     "ConfigurationError",
     "ConnectionLost",
+    "PluginUnverified",
     "ProtocolError",
     "ReplicationError",
     "SlotInUse",
@@ -24,6 +25,10 @@ class ReplicationError(Exception):
 
 class ConfigurationError(ReplicationError):
     """The server, the role or the slot is set up in a way that rules out logical replication."""
+
+
+class PluginUnverified(ReplicationError):
+    """Whether the output plugin is installed could not be checked without waiting."""
 
 
 class ConnectionLost(ReplicationError):

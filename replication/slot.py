@@ -15,6 +15,7 @@ import psycopg2.extensions
 from replication.changes import parse_lsn
 from replication.errors import (
     ConfigurationError,
+    PluginUnverified,
     SlotInUse,
     SlotLost,
     classify,
@@ -174,13 +175,14 @@ def drop_slot(dsn: str, name: str) -> bool:
         return True
 
 
-def preflight(dsn: str, name: str) -> None:
+def preflight(dsn: str, name: str, *, wait: float | None = None) -> None:
     """Refuse to start, with what to do, unless the server, role and slot allow streaming.
 
     Checks ``wal_level``, the REPLICATION attribute, and that the slot (if it exists) is a wal2json
     slot of this database that is neither lost nor in use. When the slot does not exist yet,
-    whether wal2json is installed is checked by creating a temporary slot (which, like any slot
-    creation, waits for running transactions); for an existing slot the stream's start reports it.
+    whether wal2json is installed is checked by creating a temporary slot, which, like any slot
+    creation, waits for running transactions: ``wait`` bounds that (seconds; None waits), and
+    raises ``PluginUnverified`` when it runs out.
     """
     _check_name(name)
     with _connection(dsn, name) as conn:
@@ -199,12 +201,19 @@ def preflight(dsn: str, name: str) -> None:
         if status.exists:
             _check_existing(conn, status)
         else:
-            _check_plugin(conn, name, str(major))
+            _check_plugin(conn, name, str(major), wait)
 
 
-def _check_plugin(conn: psycopg2.extensions.connection, slot: str, major: str) -> None:
+def _check_plugin(
+    conn: psycopg2.extensions.connection, slot: str, major: str, wait: float | None
+) -> None:
     probe = f"rx_preflight_{os.getpid()}_{secrets.token_hex(4)}"
     with conn.cursor() as cur:
+        if wait is not None:
+            # The slot's snapshot waits for every transaction running now: bound it.
+            cur.execute(
+                "SELECT set_config('statement_timeout', %s, false)", (f"{wait * 1000:.0f}",)
+            )
         try:
             cur.execute(
                 "SELECT pg_create_logical_replication_slot(%s, %s, temporary => true)",
@@ -212,4 +221,9 @@ def _check_plugin(conn: psycopg2.extensions.connection, slot: str, major: str) -
             )
         except psycopg2.errors.UndefinedFile as exc:
             raise ConfigurationError(wal2json_message(major)) from exc
+        except psycopg2.errors.QueryCanceled as exc:
+            raise PluginUnverified(
+                f"could not check for wal2json within {wait:g} s: creating a slot waits for the "
+                "transactions open now (rx_replicate checks it when it creates its slot)"
+            ) from exc
         cur.execute("SELECT pg_drop_replication_slot(%s)", (probe,))

@@ -126,23 +126,41 @@ def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return errors
 
 
-@checks.register("rxcdc")
+# How long `check` may wait for the transactions open now while it checks for wal2json.
+PREFLIGHT_WAIT = 2.0
+
+
+# Replication is the worker's business: web processes (migrate, runserver, manage.py test) need
+# neither the REPLICATION privilege nor a slot, so these run with `check --deploy` and when
+# rx_replicate starts (it runs them itself), not with every command.
+@checks.register("rxcdc", deploy=True)
 def check_database(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The database can stream to rx_replicate: wal_level, privileges, wal2json, row identities."""
-    from replication.errors import ConfigurationError, ReplicationError, SlotInUse
+    """The database can stream to rx_replicate: wal_level, privileges, wal2json, row identities.
+
+    Never waits on other sessions for more than ``PREFLIGHT_WAIT`` seconds.
+    """
+    from replication.errors import (
+        ConfigurationError,
+        PluginUnverified,
+        ReplicationError,
+        SlotInUse,
+    )
     from replication.slot import preflight
 
     if not getattr(settings, "RX_CHECK_DATABASE", True) or check_settings():
         return []
+    found: list[checks.CheckMessage] = []
     try:
-        preflight(conf.replication_dsn(), conf.get("RX_SLOT_NAME"))
+        preflight(conf.replication_dsn(), conf.get("RX_SLOT_NAME"), wait=PREFLIGHT_WAIT)
     except SlotInUse:
         pass  # a worker is running: that is what we want
+    except PluginUnverified as exc:
+        found.append(checks.Warning(str(exc), id="rxcdc.W005"))
     except ConfigurationError as exc:
         return [checks.Error(str(exc), id="rxcdc.E001")]
     except (ReplicationError, Exception) as exc:  # unreachable: say so, do not block startup
         return [checks.Warning(f"could not check the database for rxcdc: {exc}", id="rxcdc.W001")]
-    return _tables_without_identity()
+    return found + _tables_without_identity()
 
 
 def _tables_without_identity() -> list[checks.CheckMessage]:

@@ -24,7 +24,7 @@ def sql(*statements: str) -> None:
 def refused(match: str) -> None:
     """``check`` and ``rx_replicate`` both stop with an error matching ``match``."""
     with pytest.raises(SystemCheckError, match=match):
-        call_command("check")
+        call_command("check", deploy=True)
     with pytest.raises(SystemCheckError, match=match):
         call_command("rx_replicate", skip_checks=False)
 

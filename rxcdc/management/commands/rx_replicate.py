@@ -25,6 +25,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not options.get("skip_checks"):
+            # The database checks are deploy checks (web processes skip them): the worker needs
+            # them, with every other rxcdc check.
+            self.check(tags=["rxcdc"], include_deployment_checks=True)
         if not logging.getLogger().handlers:
             logging.basicConfig(
                 level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
