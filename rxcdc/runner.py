@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 import redis
 
@@ -16,7 +17,7 @@ from rxcdc.cache import Cache
 from rxcdc.channels import StateChannel
 from rxcdc.fanout import Publisher
 from rxcdc.heat import Heater
-from rxcdc.isolation import service
+from rxcdc.isolation import TRANSIENT, service
 from rxcdc.lease import Lease, timeout
 from rxcdc.sinks import registered
 from rxcdc.tables import identities, resolve
@@ -28,14 +29,35 @@ log = logging.getLogger("rxcdc.worker")
 
 
 def start_worker(channels: Iterable[type[StateChannel]] | None = None) -> Worker:
-    """A worker wired to the configured MongoDB, Redis and channel layer."""
+    """A worker wired to the configured MongoDB, Redis and channel layer.
+
+    Waits for MongoDB if it is not up yet (one log line per attempt, backoff up to 10 s).
+    """
     cache = Cache(conf.mongo_url(), conf.get("RX_MONGO_DB"))
     heater = Heater(redis.Redis.from_url(conf.redis_url()))
     worker = Worker(cache, heater, Publisher(), channels, sinks=registered())
-    if cache.ensure_format():
-        log.warning("the cache was written by another rxcdc version: cleared it")
-    cache.ensure_indexes(worker.channels)
+
+    def prepare() -> None:
+        if cache.ensure_format():
+            log.warning("the cache was written by another rxcdc version: cleared it")
+        cache.ensure_indexes(worker.channels)
+
+    _when_reachable(prepare, "MongoDB")
     return worker
+
+
+def _when_reachable(step: Callable[[], None], what: str) -> None:
+    """Run ``step`` until the service it needs answers; services may start after the worker."""
+    delay = 0.5
+    while True:
+        try:
+            step()
+            return
+        except TRANSIENT as exc:
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+            log.warning("%s unreachable at start (%s); retrying in %.1f s", what, reason, delay)
+            time.sleep(delay)  # backing off between attempts: nothing to wait on but time
+            delay = min(10.0, delay * 2)
 
 
 def open_stream(

@@ -53,3 +53,40 @@ def test_standby_waits_for_the_active_worker_then_takes_over(pipeline, settings)
     finally:
         standby.terminate()
         standby.wait(30)
+
+
+def test_waits_for_mongodb_at_start_with_one_line_per_attempt(transactional_db, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    import signal
+
+    from rxcdc.testing.services import MongoServer, free_port, stop_process
+
+    port = free_port()
+    mongo = MongoServer(tmp_path, port=port)
+    env = django_env(MONGO_URL=f"mongodb://127.0.0.1:{port}/?directConnection=true")
+    log = tmp_path / "worker.log"
+    with log.open("w") as sink:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "django", "rx_replicate"],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "MongoDB unreachable at start" not in log.read_text():
+            assert worker.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)  # polling a log file, with a deadline
+        mongo.start()
+        while "rx_replicate: streaming" not in log.read_text():
+            assert worker.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        assert "Traceback" not in log.read_text()
+    finally:
+        stop_process(worker, signal.SIGTERM)
+        mongo.stop()
