@@ -56,11 +56,10 @@ def test_standby_waits_for_the_active_worker_then_takes_over(pipeline, settings)
 
 
 def test_waits_for_mongodb_at_start_with_one_line_per_attempt(transactional_db, tmp_path):
+    import signal
     import subprocess
     import sys
     import time
-
-    import signal
 
     from rxcdc.testing.services import MongoServer, free_port, stop_process
 
