@@ -11,7 +11,9 @@ class RxcdcConfig(AppConfig):
     verbose_name = "rxcdc"
 
     def ready(self) -> None:
-        from rxcdc import checks  # noqa: F401  (registers the system checks)
+        from rxcdc import checks, conf  # noqa: F401  (importing checks registers them)
+
+        conf.ensure_channel_layers()
         from rxcdc.reauth import connect_signals
 
         connect_signals()  # a revoked token or deactivated user closes their sockets at once

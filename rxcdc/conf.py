@@ -49,6 +49,21 @@ def redis_url() -> str:
     )
 
 
+def ensure_channel_layers() -> None:
+    """Without ``CHANNEL_LAYERS``, use the recommended one on ``redis_url()``.
+
+    A project that names its Redis (``REDIS_URL``) needs no layer configuration of its own:
+    channels_redis's pub/sub layer is what rxcdc recommends (docs/settings.md).
+    """
+    if not getattr(settings, "CHANNEL_LAYERS", None):
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [redis_url()]},
+            }
+        }
+
+
 def replication_dsn() -> str:
     """libpq DSN of the database whose WAL the worker reads (``RX_DATABASE``)."""
     from django.db import connections

@@ -38,3 +38,16 @@ def test_the_database_check_does_not_wait_for_open_transactions(settings, transa
     probe.join(timeout=20)
     assert finished, "the check waited for another session's transaction"
     assert "rxcdc.W005" in _ids(result[0])
+
+
+def test_a_project_with_only_redis_url_gets_the_recommended_channel_layer(settings):
+    from rxcdc.checks import check_settings
+    from rxcdc.conf import ensure_channel_layers
+
+    settings.REDIS_URL = "redis://example.invalid:6379/3"
+    del settings.CHANNEL_LAYERS  # the seeds' settings name REDIS_URL, no channel layer
+    ensure_channel_layers()  # (what RxcdcConfig.ready does)
+    layer = settings.CHANNEL_LAYERS["default"]
+    assert layer["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert layer["CONFIG"]["hosts"] == ["redis://example.invalid:6379/3"]
+    assert not [e for e in check_settings() if e.id in ("rxcdc.E012", "rxcdc.E013")]
