@@ -44,6 +44,7 @@ class WorkerWatch:
         if not self.listeners and self.task is not None:
             self.task.cancel()
             self.task = None
+            self.up = None  # unwatched, it goes stale: the next listener gets a fresh reading
 
     async def check(self) -> bool:
         """Read the key now; tell the listeners when the answer changed."""
