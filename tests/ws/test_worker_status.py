@@ -7,6 +7,7 @@ same slot) and real Redis.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -34,6 +35,13 @@ def room_and_token() -> tuple[Room, str]:
     return room, Token.objects.create(user=user).key
 
 
+async def until_true(predicate: Any, timeout: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)  # polling Redis with a deadline
+
+
 def is_status(worker: str) -> Any:
     return lambda f: f["type"] == "status" and f["worker"] == worker
 
@@ -42,6 +50,8 @@ async def test_clients_are_told_the_worker_is_gone_and_resume_when_it_returns(
     live_worker, settings
 ):
     settings.RX_WORKER_CHECK_INTERVAL = 0.1
+    keys = redis.Redis.from_url(conf.redis_url())
+    await until_true(lambda: keys.exists(WORKER_KEY))  # its first announcement (under load: later)
     room, token = await room_and_token()
     c = Client(f"/ws/room/{room.pk}/")
     assert (await c.connect(token=token) or {})["type"] == "auth.ok"
@@ -49,7 +59,6 @@ async def test_clients_are_told_the_worker_is_gone_and_resume_when_it_returns(
     assert not [f for f in c.frames if f["type"] == "status"]  # up is the default: not said
 
     await sync_to_async(live_worker.stop)()
-    keys = redis.Redis.from_url(conf.redis_url())
     # A dead worker's key expires within 15 s; deleting it is that expiry, without the wait.
     keys.delete(WORKER_KEY)
     await c.until(is_status("down"))
