@@ -15,6 +15,8 @@ __all__ = ["HeatRequest", "Heater", "alive_key"]
 HEAT_QUEUE = "rx:heat"
 COOL_QUEUE = "rx:cool"
 WORKER_KEY = "rx:worker"
+# Delete the key only if it still names this worker: compare and delete in one step.
+_RETRACT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
 
 
 def alive_key(label: str, anchor: Any) -> str:
@@ -86,3 +88,10 @@ class Heater:
     def announce_worker(self, pid: int, ttl: float) -> None:
         """Tell consumers a worker is running (so a missing one is reported, not waited on)."""
         self.redis.set(WORKER_KEY, pid, px=int(ttl * 1000))
+
+    def retract_worker(self, pid: int) -> None:
+        """On a clean stop: consumers hear the worker is gone now, not when its key expires.
+
+        Only this worker's own announcement is removed (a standby may already have taken over).
+        """
+        self.redis.eval(_RETRACT, 1, WORKER_KEY, str(pid))

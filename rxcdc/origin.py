@@ -80,7 +80,10 @@ def request_origin(scope: dict[str, Any]) -> str | None:
     if not host or scheme is None:
         return None
     domain, _ = split_domain_port(host)
-    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]  # as Django's own request.get_host()
+    if not domain or not validate_host(domain, allowed):
         return None
     return f"{scheme}://{host}"
 

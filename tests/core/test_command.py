@@ -89,3 +89,34 @@ def test_waits_for_mongodb_at_start_with_one_line_per_attempt(transactional_db, 
     finally:
         stop_process(worker, signal.SIGTERM)
         mongo.stop()
+
+
+def test_a_clean_stop_withdraws_the_workers_presence_at_once(transactional_db, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import redis
+
+    from rxcdc.heat import WORKER_KEY
+
+    log = tmp_path / "worker.log"
+    with log.open("w") as sink:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "django", "rx_replicate"],
+            env=django_env(),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    r = redis.Redis.from_url(conf.redis_url())
+    pid = str(worker.pid).encode()
+    deadline = time.monotonic() + 60
+    while r.get(WORKER_KEY) != pid:  # announced while it runs
+        assert worker.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)  # polling Redis, with a deadline
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(30) == 0, log.read_text()
+    # Consumers tell their clients the worker is gone now, not when the key's TTL runs out.
+    assert r.get(WORKER_KEY) != pid

@@ -120,6 +120,16 @@ async def test_the_sockets_own_origin_may_use_the_session(live_worker, hosts):
     assert (await outcome(secure))[0] == "ok"
 
 
+async def test_a_fresh_debug_project_allows_its_own_localhost_origin(live_worker, settings):
+    # startproject: DEBUG on, ALLOWED_HOSTS empty; Django itself then accepts localhost hosts.
+    settings.DEBUG, settings.ALLOWED_HOSTS = True, []
+    room, _, session = await alice()
+    assert (await outcome(client(room, "http://127.0.0.1:8000", session)))[0] == "ok"
+    assert await outcome(client(room, "http://127.0.0.1:9999", session)) == ("bad_origin", 4403)
+    settings.DEBUG = False  # and without DEBUG, an empty ALLOWED_HOSTS allows no host at all
+    assert await outcome(client(room, "http://127.0.0.1:8000", session)) == ("bad_origin", 4403)
+
+
 async def test_behind_a_tls_balancer_the_forwarded_scheme_counts(live_worker, hosts, settings):
     """daphne's websocket scope has no scheme: SECURE_PROXY_SSL_HEADER says, as for Django."""
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

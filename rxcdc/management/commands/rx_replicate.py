@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -54,6 +56,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         finally:
             restore()
+            with contextlib.suppress(Exception):  # Redis may be what is down: exit anyway
+                worker.heater.retract_worker(os.getpid())
             worker.publisher.close()
             if worker.slot_lock is not None:
                 worker.slot_lock.release()
