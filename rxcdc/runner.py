@@ -111,6 +111,9 @@ def open_stream(
     # or a server that lost its data) gets a new one, after the restore rewrote what it must.
     found = None if new_slot else worker.cache.generation()
     worker.generation = found or worker.cache.new_generation()
+    # Consumers tell their clients the worker is there from its first event on, not from its
+    # first housekeeping tick: a client connecting now is not told "down" for nothing.
+    _when_reachable(worker.announce, "Redis")
     return stream
 
 

@@ -176,6 +176,11 @@ class Worker:
         log.warning("repaired %s:%s from the database; its clients reload it", label, anchor)
         return True
 
+    def announce(self) -> None:
+        """Refresh the presence key consumers watch (``heat.WORKER_KEY``): 15 s TTL, every 5 s."""
+        self.heater.announce_worker(os.getpid(), ttl=15.0)
+        self._next_announce = time.monotonic() + 5.0
+
     def announce_resets(self, keys: list[AnchorKey]) -> None:
         """Tell these anchors' clients to reload them (``rx.reset`` at our position)."""
         self.publisher.group_send(
@@ -391,8 +396,7 @@ class Worker:
         if self.generation is not None and self.cache.generation() != self.generation:
             self.rebuild_cache()
         if now >= self._next_announce:
-            self.heater.announce_worker(os.getpid(), ttl=15.0)
-            self._next_announce = now + 5.0
+            self.announce()
         requests, cooling = self.heater.pop()
         if requests:
             self.heat(requests)
