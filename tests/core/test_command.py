@@ -84,7 +84,7 @@ def test_waits_for_mongodb_at_start_with_one_line_per_attempt(transactional_db, 
         while "rx_replicate: streaming" not in log.read_text():
             assert worker.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+            time.sleep(0.1)  # polling a log file, with a deadline
         assert "Traceback" not in log.read_text()
     finally:
         stop_process(worker, signal.SIGTERM)
