@@ -140,7 +140,7 @@ class StateChannel:
 
     async def group_add(self, group: str) -> None:
         """Join a custom group (left automatically on disconnect); see ``@consumer``."""
-        await self.consumer.join_custom(group)
+        await self.consumer.join(group)
 
     @classmethod
     def consumer_handlers(cls) -> dict[str, Any]:

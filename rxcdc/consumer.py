@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError
 from rxcdc import conf, liveness, protocol, reauth
 from rxcdc.actions import ActionError, run_action
 from rxcdc.clients import cache
-from rxcdc.fanout import SYSTEM_GROUP, anchor_group, channel_group
+from rxcdc.fanout import SYSTEM_GROUP, channel_group
 from rxcdc.feeds import AnchorFeeds, Feed
 from rxcdc.keys import bad_write_keys
 from rxcdc.origin import has_cookie, is_allowed, origin_of
@@ -45,7 +45,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         self.scope_filter: UserScope | None = None
         self.feeds: dict[Any, Feed] = {}
         self.heat_waiters: dict[Any, asyncio.Future[dict[str, Any]]] = {}
-        self.custom_groups: set[str] = set()
+        self.groups: set[str] = set()  # every group joined, anchors' included; left at the end
         self.tasks: set[asyncio.Task[Any]] = set()
         self.credentials: dict[str, Any] = {}
         self.closing = False  # refused or revoked: frames still in flight are ignored
@@ -82,12 +82,10 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             return
         self.ended = True
         self._stop_tasks()
-        groups = [anchor_group(self.label, pk) for pk in self.feeds] + list(self.custom_groups)
         if self.channel is not None:
-            groups += [SYSTEM_GROUP, channel_group(self.label)]
             with contextlib.suppress(Exception):
                 await self.channel.on_disconnect()
-        for group in groups:
+        for group in list(self.groups):
             with contextlib.suppress(Exception):
                 await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -224,11 +222,11 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         self.credentials = reauth.credentials(self.scope, token)
         model = self.channel_class.state()
         self.scope_filter = UserScope(model, jsonable(user.pk) if user.is_authenticated else None)
-        await self.channel_layer.group_add(SYSTEM_GROUP, self.channel_name)
+        await self.join(SYSTEM_GROUP)
         if user.is_authenticated:
-            await self.join_custom(reauth.user_group(user.pk))
+            await self.join(reauth.user_group(user.pk))
         if self.channel_class.is_list():
-            await self.channel_layer.group_add(channel_group(self.label), self.channel_name)
+            await self.join(channel_group(self.label))
         await self.send_frame(
             {
                 "type": "auth.ok",
@@ -252,7 +250,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             await self._hook_failed("on_connect")
             return
         watch = liveness.watch()
-        watch.subscribe(self, self._worker_status)
+        watch.subscribe(self, self._worker_status, self._redis_restarted)
         if watch.up is False:
             await self._worker_status(False)
         since = frame.get("since") or {}
@@ -307,6 +305,32 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
                     self._open_feed(feed.pk, feed.last_lsn or None)
             self._spawn(self._resync_once(1.0))
 
+    async def _redis_restarted(self) -> None:
+        """Redis restarted: rejoin every group, renew the anchors' keys, check what was missed.
+
+        Without persistence Redis forgot the groups (channels_redis's core layer keeps them
+        there) and the liveness keys; either way, updates published meanwhile are gone.
+        """
+        if self.closing:
+            return
+        for group in list(self.groups):
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self._touch()
+        if self.channel_class.is_list() and self.channel_class.auto_update():
+            self._spawn(self._relist())
+        self._spawn(self._resync_once(1.0))
+
+    async def _relist(self) -> None:
+        """List channels: show anchors created while their ``anchor_created`` could be lost."""
+        listed, _cut = await database_sync_to_async(self._initial_anchors)(
+            self.channel, self.channel.url_kwargs
+        )
+        limit = int(conf.get("RX_MAX_ANCHORS"))
+        for pk in listed:
+            if len(self.feeds) >= limit:
+                break
+            await self.add_anchor(pk)
+
     def _initial_anchors(self, channel: Any, kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
         """The anchors to show, and whether ``RX_MAX_ANCHORS`` cut the list short."""
         if not self.channel_class.is_list():
@@ -347,10 +371,15 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
                 return
         await super().dispatch(message)
 
-    async def join_custom(self, group: str) -> None:
-        """Join a group for ``@consumer`` handlers; left on disconnect."""
-        self.custom_groups.add(group)
+    async def join(self, group: str) -> None:
+        """Join a channel-layer group until the connection ends (rejoined if Redis restarts)."""
+        self.groups.add(group)
         await self.channel_layer.group_add(group, self.channel_name)
+
+    async def leave(self, group: str) -> None:
+        """Leave a group joined with ``join``."""
+        self.groups.discard(group)
+        await self.channel_layer.group_discard(group, self.channel_name)
 
     # -- actions, writes, runtime variables ------------------------------------------------------
 

@@ -57,6 +57,8 @@ class AnchorFeeds:
         send_text: Callable[[str], Awaitable[None]]
         send: Callable[..., Awaitable[None]]
         _refuse: Callable[[str, str, int], Awaitable[None]]
+        join: Callable[[str], Awaitable[None]]
+        leave: Callable[[str], Awaitable[None]]
 
     @property
     def label(self) -> str:
@@ -82,7 +84,7 @@ class AnchorFeeds:
     async def _load(self, feed: Feed, since: int | None, added: bool) -> None:
         key = jsonable(feed.pk)
         try:
-            await self.channel_layer.group_add(anchor_group(self.label, feed.pk), self.channel_name)
+            await self.join(anchor_group(self.label, feed.pk))
             reply = await self._heat(feed.pk)
             if reply is None:
                 return
@@ -225,7 +227,7 @@ class AnchorFeeds:
             return
         if feed.task is not None and feed.task is not asyncio.current_task():
             feed.task.cancel()
-        await self.channel_layer.group_discard(anchor_group(self.label, pk), self.channel_name)
+        await self.leave(anchor_group(self.label, pk))
         await self.send_frame({"type": "anchor.removed", "anchor": jsonable(pk)})
 
     # -- channel-layer messages -----------------------------------------------------------------

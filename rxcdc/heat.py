@@ -58,6 +58,18 @@ class Heater:
         """Whether a replication worker announced itself recently."""
         return bool(self.redis.exists(WORKER_KEY))
 
+    def watch(self) -> tuple[bool, str]:
+        """(worker alive, the Redis server's ``run_id``) in one round trip.
+
+        The ``run_id`` changes whenever Redis restarts (or fails over): what was published
+        meanwhile is lost, and so is everything a restart without persistence forgets.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.exists(WORKER_KEY)
+        pipe.info("server")
+        alive, info = pipe.execute()
+        return bool(alive), str(info["run_id"])
+
     # worker side
     def pop(self, limit: int = 100) -> tuple[list[HeatRequest], list[tuple[str | None, Any]]]:
         """Take up to ``limit`` queued heat and cool requests, in one round trip."""
