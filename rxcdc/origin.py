@@ -18,6 +18,7 @@ from rxcdc import conf
 __all__ = [
     "OriginValidator",
     "allowed_origins",
+    "foreign_origin",
     "has_cookie",
     "header",
     "is_allowed",
@@ -113,12 +114,18 @@ def is_allowed(origin: str, scope: dict[str, Any]) -> bool:
     return False
 
 
+def foreign_origin(scope: dict[str, Any]) -> str | None:
+    """The handshake's ``Origin`` when a page there may not use this socket, else None."""
+    origin = origin_of(scope)
+    return origin if origin is not None and not is_allowed(origin, scope) else None
+
+
 class OriginValidator:
     """ASGI middleware for any websocket route (channels' ``AllowedHostsOriginValidator``, whole).
 
     A foreign ``Origin`` is refused at the handshake (HTTP 403); without one, the cookies are
-    dropped, so only a token can authenticate. ``StateChannel`` routes check the same by
-    themselves and answer with a typed ``auth.error``.
+    dropped, so only a token can authenticate. ``StateChannel`` routes (typed ``auth.error``)
+    and ``rxcdc.api`` consumers check the same by themselves; it is for other consumers.
     """
 
     def __init__(self, application: Any) -> None:
@@ -126,11 +133,10 @@ class OriginValidator:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if scope["type"] == "websocket":
-            origin = origin_of(scope)
-            if origin is None:
+            if origin_of(scope) is None:
                 headers = [(k, v) for k, v in scope.get("headers") or () if k.lower() != b"cookie"]
                 scope = {**scope, "headers": headers}
-            elif not is_allowed(origin, scope):
+            elif foreign_origin(scope):
                 from channels.security.websocket import WebsocketDenier
 
                 return await WebsocketDenier()(scope, receive, send)

@@ -24,6 +24,7 @@ from rxcdc.api.exceptions import ActionMissingException, InvalidMessage, format_
 from rxcdc.api.permissions import wrap
 from rxcdc.api.scope import ensure_async, request_from_scope
 from rxcdc.api.settings import api_settings
+from rxcdc.origin import foreign_origin, has_cookie, origin_of
 
 __all__ = ["AsyncAPIConsumer", "DjangoViewAsConsumer", "view_as_consumer"]
 
@@ -62,7 +63,15 @@ class AsyncAPIConsumer(AsyncJsonWebsocketConsumer):
     # -- connection ----------------------------------------------------------------------------
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
-        """Ask every permission's ``can_connect``; close the socket on the first refusal."""
+        """Check the whole Origin, then every permission's ``can_connect``; close on a refusal.
+
+        A foreign Origin is refused at the handshake (HTTP 403), as ``rxcdc.origin`` rules.
+        """
+        if foreign_origin(self.scope):
+            await self.close()  # before accept: the handshake is refused
+            return
+        if origin_of(self.scope) is None and has_cookie(self.scope):
+            await self._forget_session_user()
         for permission in await self.get_permissions(action="connect"):
             allowed = await ensure_async(permission.can_connect)(
                 scope=self.scope, consumer=self, message=message
@@ -71,6 +80,19 @@ class AsyncAPIConsumer(AsyncJsonWebsocketConsumer):
                 await self.close()
                 return
         await super().websocket_connect(message)
+
+    async def _forget_session_user(self) -> None:
+        # No Origin: not a browser page we can vouch for, so the session cookie it carries does
+        # not authenticate it (a user a token middleware put in the scope stays).
+        from django.contrib.auth import SESSION_KEY
+        from django.contrib.auth.models import AnonymousUser
+
+        user, session = self.scope.get("user"), self.scope.get("session")
+        if user is None or session is None or not user.is_authenticated:
+            return
+        owner = await database_sync_to_async(session.get)(SESSION_KEY)
+        if owner is not None and str(owner) == str(user.pk):
+            self.scope["user"] = AnonymousUser()
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """Cancel detached tasks (and wait for them), leave groups, stop."""

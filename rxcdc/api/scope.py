@@ -46,7 +46,7 @@ def request_from_scope(scope: dict[str, Any], method: str = "GET", data: Any = N
     request._body = body
     request._stream = io.BytesIO(body)
     request._read_started = False
-    # The socket is the request: the origin was checked when it opened (AllowedHostsOriginValidator)
+    # The socket is the request: its whole origin was checked when it opened (AsyncAPIConsumer)
     # and there is no form to forge, so CSRF checks do not apply to frames.
     request._dont_enforce_csrf_checks = True
     return request

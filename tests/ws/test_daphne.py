@@ -1,6 +1,6 @@
 """Issue 19, items 3 and 5 over a real daphne: the origins of the report, and frame sizes.
 
-daphne serves ``tests.asgi`` (the recommended stack, behind channels' host-only origin check) in
+daphne serves ``tests.asgi`` (the recommended stack: the channels check the whole Origin) in
 a subprocess; a live worker runs in this one; clients are ``websockets`` connections with real
 ``Origin`` and ``Cookie`` headers.
 """
