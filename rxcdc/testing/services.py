@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from rxcdc.testing.waiting import WaitFailed, wait_until
+
 __all__ = [
     "LocalServices",
     "MongoServer",
@@ -55,15 +57,11 @@ def _die_with_parent() -> None:
 def _wait_until(
     ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float
 ) -> None:
-    """Poll ``ready`` until it is true; fail early if the process exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ServiceError(f"{what} exited with status {proc.returncode}: {_tail(log)}")
-        if ready():
-            return
-        time.sleep(0.02)
-    raise ServiceError(f"{what} not ready after {timeout:.0f}s: {_tail(log)}")
+    """Poll ``ready`` until it is true; fail early if the process exits (``ServiceError``)."""
+    try:
+        wait_until(ready, f"{what} is ready", timeout, process=proc)
+    except WaitFailed as exc:
+        raise ServiceError(f"{exc}: {_tail(log)}") from None
 
 
 def _tail(log: Path, lines: int = 5) -> str:

@@ -23,6 +23,7 @@ from replication.slot import drop_slot
 from replication.stream import HEARTBEAT_PREFIX
 from rxcdc import conf
 from rxcdc.runner import open_stream, start_worker
+from rxcdc.testing.waiting import wait_until
 from tests.live import LiveWorker
 
 
@@ -173,14 +174,14 @@ def _drop_slot_once_released(name: str) -> None:
 
 def wait_until_released(name: str, timeout: float = 10.0) -> None:
     """The server ends a WAL sender a moment after its client hung up: wait for that."""
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cur:
-        while True:
+
+    def released() -> bool:
+        with connection.cursor() as cur:
             cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", [name])
             row = cur.fetchone()
-            if row is None or not row[0] or time.monotonic() > deadline:
-                return
-            time.sleep(0.01)  # polling the slot with a deadline
+            return row is None or not row[0]
+
+    wait_until(released, f"slot {name}'s WAL sender ended", timeout)
 
 
 @pytest.fixture

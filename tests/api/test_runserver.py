@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from rxcdc.testing.waiting import wait_until
 from tests.processes import django_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -52,14 +53,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_for(condition, timeout, what, proc, log):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"{what}; runserver output:\n{log.read_text()}")
-        time.sleep(0.05)  # polling a condition with a deadline
-
-
 def test_makefrontend_reruns_when_a_serializer_changes(tmp_path):
     app, out = tmp_path / "rxfe", tmp_path / "out"
     app.mkdir()
@@ -89,10 +82,18 @@ def test_makefrontend_reruns_when_a_serializer_changes(tmp_path):
         return text[start : text.find("}", start)] if start >= 0 else ""
 
     try:
-        wait_for(fields, 60, "no TypeScript generated at start", proc, log)
+        wait_until(
+            fields, "TypeScript is generated at start", 60, process=proc, context=log.read_text
+        )
         # (A BigAutoField key: 64 bits, a bigint on the client past 2^53.)
         assert "readonly id: number | bigint;" in fields() and "name" not in fields()
-        wait_for(lambda: "Quit the server" in log.read_text(), 60, "server not up", proc, log)
+        wait_until(
+            lambda: "Quit the server" in log.read_text(),
+            "the server is up",
+            60,
+            process=proc,
+            context=log.read_text,
+        )
         serializer.write_text(SERIALIZER.format(fields=["id", "name"]))
         stamp = time.time()
 
@@ -107,7 +108,9 @@ def test_makefrontend_reruns_when_a_serializer_changes(tmp_path):
                 os.utime(serializer, (stamp, stamp))
             return False
 
-        wait_for(regenerated, 60, "TypeScript not regenerated", proc, log)
+        wait_until(
+            regenerated, "the TypeScript is regenerated", 60, process=proc, context=log.read_text
+        )
         assert f"update {generated}" in log.read_text()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -8,11 +8,11 @@ import os
 import signal
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from rxcdc.testing.services import LocalServices, free_port, stop_process
+from rxcdc.testing.waiting import wait_until
 from tests.bench_peers.peers import ROOT, Peer
 
 _PR_SET_PDEATHSIG = 1
@@ -67,10 +67,12 @@ class Stack:
         if self.peer.worker:
             log = self.log("rx_replicate")
             worker = self._start("rx_replicate", [python, "-m", "django", "rx_replicate"], log)
-            wait_for("rx_replicate to stream", lambda: b"streaming" in log.read_bytes(), worker)
+            wait_until(
+                lambda: b"streaming" in log.read_bytes(), "rx_replicate streams", 60, process=worker
+            )
         command = [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
         daphne = self._start("daphne", [*command, self.peer.asgi], self.log("daphne"))
-        wait_for("daphne to listen", lambda: _listening(self.port), daphne)
+        wait_until(lambda: _listening(self.port), "daphne listens", 60, process=daphne)
 
     def _start(self, name: str, command: list[str], log: Path) -> subprocess.Popen[bytes]:
         self.procs[name] = spawn(command, self.env, log)
@@ -126,17 +128,6 @@ def peak_rss_kib(pid: int) -> int:
     """``VmHWM`` of process ``pid``, in KiB."""
     status = Path(f"/proc/{pid}/status").read_text()
     return int(status.split("VmHWM:", 1)[1].split()[0])
-
-
-def wait_for(
-    what: str, ready: Callable[[], bool], proc: subprocess.Popen[bytes], timeout: float = 60.0
-) -> None:
-    """Poll ``ready`` until true; fail if ``proc`` exits or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"waiting for {what} (exit status {proc.poll()})")
-        time.sleep(0.05)  # polling a condition with a deadline
 
 
 def _listening(port: int) -> bool:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,14 +240,6 @@ def log_in(page: Page, stack: Stack, path: str, user: User, mode: str = "session
 def wait_live(page: Page, timeout: float = 30) -> None:
     """Wait until the page's channel is live (snapshot applied)."""
     page.wait_for("() => document.querySelector('[data-status=live]') !== null", timeout=timeout)
-
-
-def eventually(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    """Poll ``condition`` (outside the browser) until it holds; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting until {what}"
-        time.sleep(0.05)  # polling interval, bounded by the deadline
 
 
 # The page's items of one task, as [id, text, done] (ids of optimistic rows are negative).

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.e2e.conftest import eventually, log_in, wait_items
+from rxcdc.testing.waiting import wait_until
+from tests.e2e.conftest import log_in, wait_items
 
 ITEM = '[data-task-id="{task}"] [data-item-id="{item}"]'
 
@@ -26,7 +27,9 @@ def test_items_are_created_renamed_ticked_and_deleted_from_the_page(stack, pages
     page.click(ITEM.format(task=task, item=first) + " button[aria-label=delete]")
 
     final = [["Tickets", False], ["Passport", False]]
-    eventually(lambda: [r[1:] for r in stack.items(task)] == final, "the writes reach the database")
+    wait_until(
+        lambda: [r[1:] for r in stack.items(task)] == final, "the writes reach the database", 30
+    )
     wait_items(page, task, stack.items(task))  # confirmed: real ids, nothing pending
 
 

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -38,6 +38,7 @@ from rxcdc.heat import HEAT_QUEUE
 from rxcdc.testing.oracle import diff, ground_truth
 from rxcdc.testing.reference import ReferenceClient, frame_log, schema_of
 from rxcdc.testing.services import LocalServices, _die_with_parent, free_port, stop_process
+from rxcdc.testing.waiting import wait_until
 from tests.exact.verdict import SUMMARY, classify, divergence
 from tests.exact.workload import Workload
 from tests.exact.wsclient import LiveClient
@@ -245,13 +246,7 @@ class Stack:
 
     # -- quiescence ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _wait(condition: Callable[[], bool], what: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting until {what}")
-            time.sleep(0.02)  # polling a condition with a deadline
+    _wait = staticmethod(wait_until)  # (condition, what, timeout)
 
     def acknowledged(self) -> int:
         """The slot's confirmed_flush_lsn (0 before the first acknowledgement)."""

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from replication import ensure_slot, slot_status
+from rxcdc.testing.waiting import wait_until
 
-from .helpers import receive, transactions, wait_until
+from .helpers import receive, transactions
 
 ROOT = Path(__file__).resolve().parents[2]
 

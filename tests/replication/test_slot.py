@@ -16,8 +16,7 @@ from replication import (
     preflight,
     slot_status,
 )
-
-from .helpers import wait_until
+from rxcdc.testing.waiting import wait_until
 
 
 def test_ensure_slot_creates_a_wal2json_slot_once_and_drop_slot_removes_it(pg_dsn, db):

@@ -20,8 +20,9 @@ from replication import (
     stop_on_signals,
 )
 from replication.stream import ReplicationStream
+from rxcdc.testing.waiting import wait_until
 
-from .helpers import receive, transactions, wait_until
+from .helpers import receive, transactions
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from rest_framework.authtoken.models import Token
 
 from rxcdc import conf
 from rxcdc.heat import alive_key
+from rxcdc.testing.waiting import until
 from tests.testapp.models import Room
 from tests.ws.conftest import Client
 
@@ -61,13 +62,6 @@ def connection_tasks() -> list[asyncio.Task[Any]]:
     return out
 
 
-async def eventually(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 async def test_deep_nesting_is_a_typed_error_and_the_socket_stays(live_worker, caplog):
     room, token = await room_and_token()
     c = await live(token, room)
@@ -91,7 +85,8 @@ async def test_a_connections_end_stops_its_tasks_and_its_anchors_cool(live_worke
     c = await live(token, room)
     key = alive_key(ROOM, room.pk)
     keys = redis.Redis.from_url(conf.redis_url())
-    await eventually(lambda: len(connection_tasks()) >= 3)  # touch, resync, re-auth (+ watch)
+    # touch, resync, re-auth (+ the worker watch)
+    await until(lambda: len(connection_tasks()) >= 3, "the connection started its tasks")
     if end == "disconnect":
         await c.close()
     elif end == "cancelled":  # daphne cancels an application that outlives its socket
@@ -102,9 +97,9 @@ async def test_a_connections_end_stops_its_tasks_and_its_anchors_cool(live_worke
         await c.comm.send_input({"type": "rx.update", "anchor": room.pk})  # no 'lsn': KeyError
         with contextlib.suppress(Exception):
             await c.comm.future
-    await eventually(lambda: not connection_tasks())
+    await until(lambda: not connection_tasks(), "the connection's tasks ended")
     # Nobody renews the key any more: it expires within its TTL.
-    await eventually(lambda: not keys.exists(key), timeout=5)
+    await until(lambda: not keys.exists(key), "its liveness key expired", 5)
     keys.close()
 
 

@@ -7,7 +7,6 @@ same slot) and real Redis.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from rest_framework.authtoken.models import Token
 
 from rxcdc import conf
 from rxcdc.heat import WORKER_KEY
+from rxcdc.testing.waiting import until
 from tests.live import LiveWorker
 from tests.testapp.models import Message, Room
 from tests.ws.conftest import Client, recomputed
@@ -35,13 +35,6 @@ def room_and_token() -> tuple[Room, str]:
     return room, Token.objects.create(user=user).key
 
 
-async def until_true(predicate: Any, timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)  # polling Redis with a deadline
-
-
 def is_status(worker: str) -> Any:
     return lambda f: f["type"] == "status" and f["worker"] == worker
 
@@ -51,7 +44,9 @@ async def test_clients_are_told_the_worker_is_gone_and_resume_when_it_returns(
 ):
     settings.RX_WORKER_CHECK_INTERVAL = 0.1
     keys = redis.Redis.from_url(conf.redis_url())
-    await until_true(lambda: keys.exists(WORKER_KEY))  # its first announcement (under load: later)
+    await until(
+        lambda: keys.exists(WORKER_KEY), "the worker announced itself", 15
+    )  # its first announcement (under load: later)
     room, token = await room_and_token()
     c = Client(f"/ws/room/{room.pk}/")
     assert (await c.connect(token=token) or {})["type"] == "auth.ok"
