@@ -8,6 +8,7 @@ from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, QuerySet
 
+from rxcdc import hooks
 from rxcdc.layers import StateModel, build_state
 
 __all__ = ["StateChannel", "all_channels", "get_channel"]
@@ -74,7 +75,10 @@ class StateChannel:
     # -- hooks (deny by default) -------------------------------------------------------------
 
     def has_permission(self, user: Any, **url_kwargs: Any) -> bool:
-        """May ``user`` open this channel with these URL arguments? Default: no."""
+        """May ``user`` open this channel with these URL arguments? Default: no.
+
+        Declared ``has_permission(self, user, anchor)`` instead, it gets the anchor row.
+        """
         return False
 
     def list_instances(self, user: Any, **url_kwargs: Any) -> QuerySet[Any]:
@@ -96,6 +100,28 @@ class StateChannel:
             )
         (value,) = url_kwargs.values()
         return self.state().root.model._meta.pk.to_python(value)
+
+    def anchor_instance(self) -> Model:
+        """Single channels: the anchor row named by ``url_kwargs`` (through ``get_anchor``).
+
+        Raises ``ObjectDoesNotExist`` when there is no such row, ``ValueError``/``ValidationError``
+        when the URL argument is no key of the anchor's model.
+        """
+        model = self.state().root.model
+        return model._default_manager.get(pk=self.get_anchor(**self.url_kwargs))
+
+    def permitted(self, user: Any, anchor: Model | None = None) -> bool:
+        """Ask ``has_permission``, with the anchor row when it takes one positionally.
+
+        RxDjango's ``has_permission(self, user, chat_room)`` gets the row (loaded when not given;
+        raises what ``anchor_instance`` raises); others get the URL arguments by name.
+        """
+        cls = type(self)
+        if not hooks.takes_anchor(cls, self.url_kwargs):
+            return bool(self.has_permission(user, **self.url_kwargs))
+        row = anchor if anchor is not None else self.anchor_instance()
+        rest = hooks.permission_arguments(cls, self.url_kwargs)
+        return bool(self.has_permission(user, row, **rest))  # type: ignore[call-arg]
 
     def can_save(self, user: Any, instance: Model, data: dict[str, Any]) -> bool:
         """May ``user`` update ``instance`` with ``data``? Default: no."""

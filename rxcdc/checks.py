@@ -126,6 +126,41 @@ def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return errors
 
 
+@checks.register("rxcdc")
+def check_hooks(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Every channel's hooks can be called with the URL arguments of each of its routes."""
+    from rxcdc import hooks
+    from rxcdc.channels import all_channels
+    from rxcdc.codegen.routes import every_route
+    from rxcdc.codegen.ts import CodegenError
+
+    channels = all_channels()
+    try:
+        routes = every_route(channels, conf.get("RX_WEBSOCKET_URLCONF"))
+    except (CodegenError, ImportError):
+        return []  # makefrontend says what is wrong with the routes
+    errors: list[checks.CheckMessage] = []
+    for channel in channels:
+        for route in routes.get(channel, []):
+            try:
+                found = hooks.problems(channel, [name for name, _ in route.params], route.pattern)
+            except ImproperlyConfigured:
+                continue  # check_channels reports it
+            errors += [
+                checks.Error(
+                    f"{channel.label()}: {problem}",
+                    obj=channel,
+                    id="rxcdc.E021",
+                    hint="The consumer calls has_permission(user, **url_kwargs), or "
+                    "has_permission(user, anchor_row) when its second parameter is named after "
+                    "no URL argument; get_anchor(**url_kwargs) returns the anchor's primary key "
+                    "(docs/quickstart.md).",
+                )
+                for problem in found
+            ]
+    return errors
+
+
 # How long `check` may wait for the transactions open now while it checks for wal2json.
 PREFLIGHT_WAIT = 2.0
 

@@ -15,7 +15,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 
-from rxcdc import conf, liveness, protocol, reauth
+from rxcdc import conf, hooks, liveness, metrics, protocol, reauth
 from rxcdc.actions import ActionError, run_action
 from rxcdc.clients import cache
 from rxcdc.fanout import SYSTEM_GROUP, channel_group
@@ -56,7 +56,8 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Run the connection; however it ends (close, crash, cancellation), stop all it started."""
         try:
-            await super().__call__(scope, receive, send)
+            with metrics.connection(self.label):
+                await super().__call__(scope, receive, send)
         finally:
             await self._end()
 
@@ -126,6 +127,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             await self.send_frame(protocol.error(exc.code, exc.message, exc.request_id))
             return
         kind = frame["type"]
+        metrics.frame_received(kind)
         if self.channel is None:
             if kind != "auth":
                 await self.send_frame(protocol.error("unauthenticated", "send an auth frame first"))
@@ -161,6 +163,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         if self.closing:
             return
         self.closing = True
+        metrics.refused(code)
         await self.send_frame({"type": "auth.error", "code": code, "message": message})
         await self.close(close_code)
         self.closed = True
@@ -192,9 +195,16 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         kwargs = dict(self.scope.get("url_route", {}).get("kwargs", {}))
         channel = self.channel_class()
         channel.user, channel.url_kwargs, channel.consumer = user, kwargs, self
+        single = not self.channel_class.is_list()
+        anchor = None
+        if single and hooks.takes_anchor(self.channel_class, kwargs):
+            # has_permission(self, user, chat_room) (RxDjango's style) gets the row itself.
+            anchor = await self._anchor_row(channel)
+            if anchor is None:
+                return
         try:
-            allowed = user is not None and await database_sync_to_async(channel.has_permission)(
-                user, **kwargs
+            allowed = user is not None and await database_sync_to_async(channel.permitted)(
+                user, anchor
             )
         except Exception:
             await self._hook_failed("has_permission")
@@ -207,15 +217,22 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             else:
                 await self._refuse("forbidden", "permission denied", protocol.CLOSE_FORBIDDEN)
             return
-        try:
-            anchors, cut = await database_sync_to_async(self._initial_anchors)(channel, kwargs)
-        except (ValueError, TypeError, LookupError, ObjectDoesNotExist, DjangoValidationError):
-            # Also a URL argument that is no key of the anchor's model ("general" for an int pk).
-            await self._refuse("not_found", "no such anchor", protocol.CLOSE_NOT_FOUND)
-            return
-        except Exception:
-            await self._hook_failed("get_anchor" if not self.channel_class.is_list() else "list")
-            return
+        if single:
+            # Before auth.ok: a missing anchor is refused here, never heated by the worker.
+            if anchor is None:
+                anchor = await self._anchor_row(channel)
+            if anchor is None:
+                return
+            anchors, cut = [anchor.pk], False
+        else:
+            try:
+                anchors, cut = await database_sync_to_async(self._initial_anchors)(channel, kwargs)
+            except (ValueError, TypeError, LookupError, ObjectDoesNotExist, DjangoValidationError):
+                await self._refuse("not_found", "no such anchors", protocol.CLOSE_NOT_FOUND)
+                return
+            except Exception:
+                await self._hook_failed("list_instances")
+                return
         if self.closing:  # refused meanwhile (the auth deadline)
             return
         self.channel, self.user = channel, user
@@ -331,10 +348,19 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
                 break
             await self.add_anchor(pk)
 
+    async def _anchor_row(self, channel: Any) -> Any:
+        """The anchor row of a single channel, or None once the connection is refused."""
+        try:
+            return await database_sync_to_async(channel.anchor_instance)()
+        except (ValueError, TypeError, LookupError, ObjectDoesNotExist, DjangoValidationError):
+            # Also a URL argument that is no key of the anchor's model ("general" for an int pk).
+            await self._refuse("not_found", "no such anchor", protocol.CLOSE_NOT_FOUND)
+        except Exception:
+            await self._hook_failed("get_anchor")
+        return None
+
     def _initial_anchors(self, channel: Any, kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
-        """The anchors to show, and whether ``RX_MAX_ANCHORS`` cut the list short."""
-        if not self.channel_class.is_list():
-            return [channel.get_anchor(**kwargs)], False
+        """List channels: the anchors to show, and whether ``RX_MAX_ANCHORS`` cut the list."""
         limit = int(conf.get("RX_MAX_ANCHORS"))
         qs = channel.list_instances(channel.user, **kwargs)
         pks = list(qs.values_list("pk", flat=True)[: limit + 1])
@@ -450,6 +476,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             return
         with contextlib.suppress(Exception):  # the socket may be closing
             await self.send(text_data=text)
+            metrics.frame_sent(text)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

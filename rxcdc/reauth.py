@@ -11,6 +11,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 
 from rxcdc import protocol
@@ -55,7 +56,10 @@ async def verdict(channel: Any, creds: dict[str, Any]) -> Verdict:
     if user is None or (was_authenticated and not user.is_authenticated):
         return "unauthenticated", "the credentials were revoked", protocol.CLOSE_UNAUTHENTICATED
     channel.user = user
-    allowed = await database_sync_to_async(channel.has_permission)(user, **channel.url_kwargs)
+    try:
+        allowed = await database_sync_to_async(channel.permitted)(user)
+    except ObjectDoesNotExist:  # has_permission takes the anchor row, and it was deleted
+        return "not_found", "the anchor was deleted", protocol.CLOSE_NOT_FOUND
     if not allowed:
         return "forbidden", "permission withdrawn", protocol.CLOSE_FORBIDDEN
     return None

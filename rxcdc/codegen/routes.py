@@ -12,7 +12,7 @@ from rxcdc.codegen.discover import app_routing_patterns, asgi_patterns, layers
 from rxcdc.codegen.hints import BIGINT_TS
 from rxcdc.codegen.ts import CodegenError, identifier, literal
 
-__all__ = ["Route", "find_routes", "parse_route"]
+__all__ = ["Route", "every_route", "find_routes", "parse_route"]
 
 _PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
 # `int` takes a bigint too: anchors keyed by a BigAutoField (String() of a bigint is exact).
@@ -99,6 +99,34 @@ def find_routes(channels: Sequence[type], urlconf: str | Sequence[str] | None) -
         if channel not in found:
             raise CodegenError(f"{_label(channel)}: no route found ({_where(modules)})")
         out[channel] = found[channel]
+    return out
+
+
+def every_route(
+    channels: Sequence[type], urlconf: str | Sequence[str] | None
+) -> dict[type, list[Route]]:
+    """Each channel's routes: ``Meta.route`` and every ``path()`` that serves it.
+
+    Looked up where ``find_routes`` looks; raises ``CodegenError`` where it does.
+    """
+    out: dict[type, list[Route]] = {}
+    for channel in channels:
+        explicit = getattr(getattr(channel, "Meta", None), "route", None)
+        if explicit is not None:
+            out[channel] = [parse_route(str(explicit))]
+    modules = [urlconf] if isinstance(urlconf, str) else list(urlconf or ())
+    sources: list[Callable[[], list[tuple[str, Sequence[Any]]]]] = (
+        [lambda: _urlconf_patterns(modules)] if modules else [app_routing_patterns, asgi_patterns]
+    )
+    for source in sources:
+        for name, patterns in source():
+            for channel, pattern in _walk(patterns, "", name):
+                routes = out.setdefault(channel, [])
+                if parse_route(pattern) not in routes:
+                    routes.append(parse_route(pattern))
+        # The ASGI application is imported only when the apps' routing modules left one out.
+        if all(c in out for c in channels):
+            break
     return out
 
 

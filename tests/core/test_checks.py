@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 
 import psycopg
+import pytest
 from django.core import checks
 from django.db import connection
 
@@ -51,3 +53,99 @@ def test_a_project_with_only_redis_url_gets_the_recommended_channel_layer(settin
     assert layer["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert layer["CONFIG"]["hosts"] == ["redis://example.invalid:6379/3"]
     assert not [e for e in check_settings() if e.id in ("rxcdc.E012", "rxcdc.E013")]
+
+
+# -- hook signatures against the routes' URL arguments (rxcdc.E021) ---------------------------
+
+
+@pytest.fixture
+def declared() -> Iterator[list[type]]:
+    """Channels a test declares in the test app; forgotten afterwards."""
+    from rxcdc.channels import _registry
+
+    made: list[type] = []
+    yield made
+    for cls in made:
+        _registry.pop(f"{cls.__module__}.{cls.__qualname__}", None)
+
+
+def _hook_errors(label: str) -> list[str]:
+    from rxcdc.checks import check_hooks
+
+    return [m.msg for m in check_hooks() if m.id == "rxcdc.E021" and label in m.msg]
+
+
+def test_hooks_that_cannot_take_the_routes_url_arguments_fail_the_check(declared):
+    from rxcdc.channels import StateChannel
+    from tests.testapp.serializers import RoomSerializer
+
+    class KeywordMismatch(StateChannel):
+        __module__ = "tests.testapp.channels"  # an installed app: all_channels() lists it
+
+        class Meta:
+            anchor = RoomSerializer()
+            route = "ws/mismatch/<int:room>/<str:tab>/"
+
+        def has_permission(self, user, room, page):  # `tab` arrives, `page` never does
+            return True
+
+    class AsyncPermission(StateChannel):
+        __module__ = "tests.testapp.channels"
+
+        class Meta:
+            anchor = RoomSerializer()
+            route = "ws/async/<int:room>/"
+
+        async def has_permission(self, user, **kwargs):  # a coroutine: always truthy
+            return False
+
+    declared += [KeywordMismatch, AsyncPermission]
+    mismatch = _hook_errors("testapp.KeywordMismatch")
+    assert any("has_permission(user, room, page)" in m and "tab" in m for m in mismatch), mismatch
+    # two URL arguments and the default get_anchor, which takes the only one
+    assert any("override get_anchor(self, room, tab)" in m for m in mismatch), mismatch
+    assert any("async" in m for m in _hook_errors("testapp.AsyncPermission"))
+
+
+def test_has_permission_with_an_anchor_parameter_passes_the_check_and_gets_the_row(declared, db):
+    from rxcdc.channels import StateChannel
+    from tests.testapp.models import Room
+    from tests.testapp.serializers import RoomSerializer
+
+    class RoomByRow(StateChannel):  # the seeds' quickstart: has_permission(self, user, chat_room)
+        __module__ = "tests.testapp.channels"
+
+        class Meta:
+            anchor = RoomSerializer()
+            route = "ws/byrow/<str:room_name>/"
+
+        def has_permission(self, user, chat_room):
+            return chat_room.name == "open"
+
+    declared.append(RoomByRow)
+    assert _hook_errors("testapp.RoomByRow") == []
+    channel = RoomByRow()
+    channel.url_kwargs = {"room_name": str(Room.objects.create(name="open").pk)}
+    assert channel.permitted(user=None) is True
+    channel.url_kwargs = {"room_name": str(Room.objects.create(name="shut").pk)}
+    assert channel.permitted(user=None) is False
+
+
+def test_a_list_channel_cannot_take_an_anchor_row_in_has_permission(declared):
+    from rxcdc.channels import StateChannel
+    from tests.testapp.serializers import BoardSerializer
+
+    class ListByRow(StateChannel):
+        __module__ = "tests.testapp.channels"
+
+        class Meta:
+            anchor = BoardSerializer(many=True)
+            route = "ws/listbyrow/<str:owner>/"
+
+        def has_permission(self, user, board):
+            return True
+
+    declared.append(ListByRow)
+    errors = _hook_errors("testapp.ListByRow")
+    assert any("list channel has no single anchor" in m for m in errors), errors
+    assert any("list_instances" in m for m in errors), errors

@@ -87,8 +87,7 @@ async def test_silent_socket_is_closed_after_the_auth_timeout(live_worker, setti
 async def test_missing_anchor_is_not_found(live_worker):
     _, token = await make_user()
     c = Client("/ws/room/999999/")
-    await c.connect(token=token)
-    frame = await c.until(lambda f: f["type"] == "auth.error")
+    frame = await c.connect(token=token)  # the first frame: refused before auth.ok
     assert frame["code"] == "not_found"
     assert await closed_with(c) == ("websocket.close", 4404)
 
