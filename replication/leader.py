@@ -17,13 +17,14 @@ import os
 import select
 import socket
 import time
+from dataclasses import dataclass
 
 import psycopg2
 import psycopg2.extensions
 
 from replication.errors import ReplicationError, SlotInUse, classify
 
-__all__ = ["LeaseLost", "SlotLock"]
+__all__ = ["Holder", "LeaseLost", "SlotLock", "lock_holder"]
 
 # After fencing a stale holder, how long its sessions may take to end before we give up.
 _FENCE_GRACE = 10.0
@@ -37,6 +38,56 @@ def _key(slot: str) -> int:
     # A stable signed 64-bit key per slot name (advisory locks are global to the cluster).
     digest = hashlib.sha256(f"rxcdc-slot:{slot}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+# The session holding a slot's lock; a bigint advisory key shows in pg_locks as two halves.
+_HOLDER_SQL = """
+SELECT l.pid, a.application_name,
+       CASE WHEN a.state = 'idle' THEN extract(epoch FROM now() - a.state_change) END
+FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::bigint::oid
+  AND l.objid = %s::bigint::oid AND l.objsubid = 1 AND l.pid <> pg_backend_pid()
+"""
+
+
+def _halves(key: int) -> tuple[int, int]:
+    return (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The session holding a slot's lock.
+
+    ``name`` is its application name (the worker's pid and host); ``idle``: seconds since its
+    last lease renewal (None while it runs a query).
+    """
+
+    pid: int
+    name: str | None
+    idle: float | None
+
+
+def lock_holder(dsn: str, slot: str) -> Holder | None:
+    """Who holds ``slot``'s lock (None: nobody), read from another process.
+
+    Raises ``ReplicationError`` when the server cannot be reached.
+    """
+    try:
+        conn = psycopg2.connect(dsn)
+    except psycopg2.Error as exc:
+        raise classify(exc, slot) from exc
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(_HOLDER_SQL, _halves(_key(slot)))
+            row = cur.fetchone()
+    except psycopg2.Error as exc:
+        raise classify(exc, slot) from exc
+    finally:
+        conn.close()
+    if row is None:
+        return None
+    return Holder(int(row[0]), row[1] or None, float(row[2]) if row[2] is not None else None)
 
 
 class SlotLock:
@@ -168,14 +219,7 @@ class SlotLock:
         """Backend PID and application name of the lock's holder (Nones if nobody holds it)."""
         assert self._conn is not None
         with self._conn.cursor() as cur:
-            # A bigint advisory key shows in pg_locks as its two 32-bit halves.
-            cur.execute(
-                "SELECT l.pid, a.application_name FROM pg_locks l"
-                " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
-                " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::bigint::oid"
-                " AND l.objid = %s::bigint::oid AND l.objsubid = 1 AND l.pid <> pg_backend_pid()",
-                ((self.key >> 32) & 0xFFFFFFFF, self.key & 0xFFFFFFFF),
-            )
+            cur.execute(_HOLDER_SQL, _halves(self.key))
             row = cur.fetchone()
         return (int(row[0]), row[1] or None) if row else (None, None)
 

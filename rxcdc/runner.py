@@ -28,32 +28,45 @@ __all__ = ["open_stream", "start_worker"]
 log = logging.getLogger("rxcdc.worker")
 
 
-def start_worker(channels: Iterable[type[StateChannel]] | None = None) -> Worker:
+def start_worker(
+    channels: Iterable[type[StateChannel]] | None = None,
+    *,
+    on_outage: Iterable[Callable[[BaseException], None]] = (),
+) -> Worker:
     """A worker wired to the configured MongoDB, Redis and channel layer.
 
     Waits for MongoDB if it is not up yet (one log line per attempt, backoff up to 10 s).
+    ``on_outage``: hooks told of every failed attempt, from this wait on (``Worker.on_outage``).
     """
     cache = Cache(conf.mongo_url(), conf.get("RX_MONGO_DB"))
     heater = Heater(redis.Redis.from_url(conf.redis_url()))
     worker = Worker(cache, heater, Publisher(), channels, sinks=registered())
+    worker.on_outage.extend(on_outage)
 
     def prepare() -> None:
         if cache.ensure_format():
             log.warning("the cache was written by another rxcdc version: cleared it")
         cache.ensure_indexes(worker.channels)
 
-    _when_reachable(prepare, "MongoDB")
+    _when_reachable(prepare, "MongoDB", worker.on_outage)
     return worker
 
 
-def _when_reachable(step: Callable[[], None], what: str) -> None:
-    """Run ``step`` until the service it needs answers; services may start after the worker."""
+def _when_reachable(
+    step: Callable[[], None], what: str, hooks: Iterable[Callable[[BaseException], None]] = ()
+) -> None:
+    """Run ``step`` until the service it needs answers; services may start after the worker.
+
+    ``hooks`` hear of each failed attempt (metrics count them).
+    """
     delay = 0.5
     while True:
         try:
             step()
             return
         except TRANSIENT as exc:
+            for hook in list(hooks):
+                hook(exc)
             reason = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
             log.warning("%s unreachable at start (%s); retrying in %.1f s", what, reason, delay)
             time.sleep(delay)  # backing off between attempts: nothing to wait on but time
@@ -113,7 +126,7 @@ def open_stream(
     worker.generation = found or worker.cache.new_generation()
     # Consumers tell their clients the worker is there from its first event on, not from its
     # first housekeeping tick: a client connecting now is not told "down" for nothing.
-    _when_reachable(worker.announce, "Redis")
+    _when_reachable(worker.announce, "Redis", worker.on_outage)
     return stream
 
 

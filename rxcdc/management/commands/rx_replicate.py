@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from replication.errors import ReplicationError
 from replication.stream import stop_on_signals
+from rxcdc import conf, metrics, status
 from rxcdc.runner import open_stream, start_worker
 
 
@@ -25,8 +26,23 @@ class Command(BaseCommand):
             action="store_true",
             help="wait for the active worker of this slot to stop, then take over",
         )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=None,
+            help="serve Prometheus metrics on this port (0: any free one; default RX_METRICS_PORT)",
+        )
+        parser.add_argument(
+            "--status",
+            action="store_true",
+            help="print the slot, its lag, the lease, the worker's presence and the cache, then "
+            "exit: 0 a worker streams, 1 none does (or the slot is lost), 2 a service is down",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["status"]:
+            self._status()
+            return
         if not options.get("skip_checks"):
             # The database checks are deploy checks (web processes skip them): the worker needs
             # them, with every other rxcdc check.
@@ -35,15 +51,34 @@ class Command(BaseCommand):
             logging.basicConfig(
                 level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
             )
-        worker = start_worker()
-        if options["standby"]:
+        probe = metrics.WorkerMetrics(conf.replication_dsn(), conf.get("RX_SLOT_NAME"))
+        port = options["metrics_port"]
+        port = metrics.port_setting() if port is None else port
+        # Up before the worker waits for its services: an operator sees what it waits for.
+        address = metrics.address_setting()
+        server = None if port is None else metrics.serve(probe, port, address)
+        if server is not None:
+            bound = server.server_address[1]  # the port chosen, for --metrics-port 0
+            self.stdout.write(f"rx_replicate: metrics on http://{address}:{bound}/metrics")
+        try:
+            self._run(probe, options["standby"])
+        finally:
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        self.stdout.write("rx_replicate: stopped")
+
+    def _run(self, probe: metrics.WorkerMetrics, standby: bool) -> None:
+        worker = start_worker(on_outage=[probe.outage])
+        if standby:
             self.stdout.write("rx_replicate: standby, waiting for the slot's active worker to stop")
         try:
-            stream = open_stream(worker, standby=options["standby"])
+            stream = open_stream(worker, standby=standby)
         except ReplicationError as exc:
             worker.publisher.close()
             raise CommandError(str(exc)) from exc
         restore = stop_on_signals(stream)
+        probe.attach(worker, stream)
         self.stdout.write(
             f"rx_replicate: streaming {len(worker.tables())} tables "
             f"for {len(worker.channels)} channels"
@@ -51,7 +86,9 @@ class Command(BaseCommand):
         try:
             with stream:
                 for event in stream:
+                    probe.begin(event)
                     worker.handle(event, stream.ack)
+                    probe.end(event)
         except ReplicationError as exc:
             raise CommandError(str(exc)) from exc
         finally:
@@ -61,4 +98,11 @@ class Command(BaseCommand):
             worker.publisher.close()
             if worker.slot_lock is not None:
                 worker.slot_lock.release()
-        self.stdout.write("rx_replicate: stopped")
+
+    def _status(self) -> None:
+        found = status.report()
+        for line in found.lines:
+            self.stdout.write(line)
+        if found.code != status.STREAMING:
+            raise CommandError(found.verdict, returncode=found.code)
+        self.stdout.write(found.verdict)
