@@ -103,7 +103,7 @@ describe("StateChannel", () => {
     t.s.last().open();
     expect(t.s.last().sentOf("auth")).toEqual([{ type: "auth", since: { "1": 120 } }]);
     t.s.last().push(OK);
-    expect(t.channel.status).toBe("loading");
+    expect(t.channel.status).toBe("reconnecting"); // until the resume is applied: live
     t.s.last().push(
       { type: "snapshot.begin", anchor: 1, lsn: 130, mode: "delta" },
       { type: "snapshot.instances", anchor: 1, instances: [room(125, [10])], tombstones: [tomb(MESSAGE, 11, 125)] },
@@ -335,6 +335,65 @@ describe("StateChannel", () => {
     t.s.last().push({ type: "status", worker: "up" }, ...snapshot(1, 120, [room(110, [10]), msg(10, 110, "a2")]));
     expect(t.channel.status).toBe("live");
     expect(texts(t.channel)).toEqual(["a2"]);
+  });
+
+  it("a drop stays reconnecting, with its reason, through every next attempt until live", async () => {
+    const t = live();
+    const seen: [string, string | null][] = [];
+    t.channel.subscribe(() => seen.push([t.channel.status, t.channel.reason]));
+    t.s.last().drop(1006);
+    await vi.advanceTimersByTimeAsync(250);
+    t.s.last().open(); // a new attempt: neither "connecting" nor, once authenticated, "loading"
+    t.s.last().push(OK);
+    // the heat timed out (the worker is slow or gone, not known down): another attempt
+    t.s.last().push({ type: "error", code: "worker_unavailable", message: "is rx_replicate running?" });
+    await vi.advanceTimersByTimeAsync(500);
+    t.s.last().open();
+    t.s.last().push(OK, ...snapshot(1, 120, [room(110, [10]), msg(10, 110, "a2")]));
+    expect(t.s.all.length).toBe(3);
+    const shown = seen.filter((x, i) => i === 0 || x.join() !== seen[i - 1]!.join());
+    expect(shown).toEqual([
+      ["reconnecting", "disconnected"],
+      ["reconnecting", "worker_unavailable"],
+      ["live", null],
+    ]);
+  });
+
+  it("worker down: stale because worker_down from the first connect, lasting until it is back", async () => {
+    const s = sockets();
+    const channel = new RoomChannel(1, { socket: s.factory, random: () => 0 });
+    const seen: [string, string | null][] = [];
+    channel.subscribe(() => seen.push([channel.status, channel.reason]));
+    s.last().open();
+    s.last().push(OK, { type: "status", worker: "down" });
+    for (let i = 0; i < 5; i++) {
+      // each snapshot request times out while the worker is away: no reconnect loop
+      s.last().push({ type: "error", code: "worker_unavailable", message: "down", anchor: 1 });
+      await vi.advanceTimersByTimeAsync(10_500);
+    }
+    expect(s.all.length).toBe(1);
+    expect(channel.state).toBeNull();
+    s.last().push({ type: "status", worker: "up" }, ...snapshot(1, 120, [room(110, [])]));
+    const statuses = seen.map(([status]) => status).filter((x, i, all) => x !== all[i - 1]);
+    expect(statuses).toEqual(["connecting", "loading", "stale", "loading", "live"]);
+    expect(seen.filter(([status]) => status === "stale").every(([, why]) => why === "worker_down")).toBe(true);
+    expect(channel.reason).toBeNull();
+  });
+
+  it.each([
+    ["bad_origin", 4403, "forbidden"],
+    ["forbidden", 4403, "forbidden"],
+    ["not_found", 4404, "not_found"],
+    ["unauthenticated", 4401, "unauthenticated"],
+  ] as const)("refused with %s: a lasting %s status that says why", async (code, close, status) => {
+    const s = sockets();
+    const channel = new RoomChannel(1, { socket: s.factory });
+    channel.subscribe(() => undefined);
+    s.last().open();
+    s.last().push({ type: "auth.error", code, message: "no" });
+    s.last().drop(close);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect([channel.status, channel.reason, s.all.length]).toEqual([status, code, 1]);
   });
 
   it("the last unsubscribe closes after linger; a quick resubscribe keeps the socket", async () => {

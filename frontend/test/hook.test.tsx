@@ -129,6 +129,47 @@ describe("useChannelState", () => {
     ]);
   });
 
+  it("a channel created on every render (the seeds' quickstart) keeps one socket and its state", async () => {
+    const s = sockets();
+    function SeedRoom({ roomId }: { roomId: number }) {
+      // as RxDjango's quickstart writes it: `channel = new ChatRoomChannel(roomName, token)`
+      const channel = new RoomChannel(roomId, { socket: s.factory, token: "tok", backoff: { base: 100 } });
+      const chatState = useChannelState(channel);
+      return (
+        <div>
+          <p data-testid="status">{chatState.status}</p>
+          <ul>{chatState.state?.messages.map((m) => <li key={m._pk}>{m.text}</li>)}</ul>
+        </div>
+      );
+    }
+    const view = render(
+      <StrictMode>
+        <SeedRoom roomId={1} />
+      </StrictMode>,
+    );
+    act(() => {
+      s.last().open();
+      s.last().push(OK, ...snapshot(1, 100, [room(90, [10]), msg(10, 90, "hello")]));
+    });
+    act(() => s.last().push(update(1, 110, [room(110, [10, 11]), msg(11, 110, "world")])));
+    await act(() => vi.advanceTimersByTimeAsync(5000));
+    expect(items()).toEqual(["hello", "world"]);
+    expect(screen.getByTestId("status").textContent).toBe("live");
+    expect(s.all.length).toBe(1);
+    expect(s.last().sentOf("auth")).toEqual([{ type: "auth", token: "tok" }]);
+    // another room is another channel: the first one's socket closes after its linger
+    view.rerender(
+      <StrictMode>
+        <SeedRoom roomId={2} />
+      </StrictMode>,
+    );
+    await act(() => vi.advanceTimersByTimeAsync(5000));
+    expect(s.all.map((x) => [x.url, x.closed === null])).toEqual([
+      ["ws://h/ws/room/1/", false],
+      ["ws://h/ws/room/2/", true],
+    ]);
+  });
+
   it("renders without a channel", () => {
     render(<RoomView channel={null} />);
     expect(screen.getByText("no channel")).toBeTruthy();

@@ -28,6 +28,12 @@ export interface ChannelOptions extends ConnectionOptions {
 export interface ChannelSnapshot<S, R> {
   readonly state: S;
   readonly status: Status;
+  /**
+   * Why the status is not `live`, until it is: `worker_down` (stale), the code that dropped the
+   * socket while `reconnecting` (`worker_unavailable`, `disconnected`, `timeout`, `lost`, ...), or
+   * the refusal (`unauthenticated`, `forbidden`, `bad_origin`, `not_found`, `protocol`).
+   */
+  readonly reason: string | null;
   readonly error: RxError | null;
   readonly runtime: Readonly<Partial<R>>;
 }
@@ -55,6 +61,7 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
   protected readonly store: Store;
   private readonly connection: Connection;
   private readonly options: ChannelOptions;
+  private readonly address: string;
   private readonly listeners = new Set<() => void>();
   private readonly notificationListeners = new Set<Listener<[unknown, Pk]>>();
   private readonly systemListeners = new Set<Listener<[string, string]>>();
@@ -62,6 +69,9 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
   private snap: ChannelSnapshot<S, R>;
   private conn: ConnectionStatus = "idle";
   private worker: "up" | "down" = "up";
+  // What dropped or refused the connection: kept through the next attempts until live, so a
+  // page keeps saying why instead of flashing "connecting" and "loading" between them.
+  private why: RxError | null = null;
   private lingering: ReturnType<typeof setTimeout> | null = null;
   private counter = 0;
 
@@ -69,12 +79,20 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
     this.spec = spec;
     this.options = options;
     this.store = new Store(spec.schema);
-    this.snap = { state: this.store.state() as S, status: "idle", error: null, runtime: EMPTY as Partial<R> };
-    this.connection = new Connection(socketUrl(options.url ?? spec.url, path), options, {
+    this.snap = {
+      state: this.store.state() as S,
+      status: "idle",
+      reason: null,
+      error: null,
+      runtime: EMPTY as Partial<R>,
+    };
+    this.address = socketUrl(options.url ?? spec.url, path);
+    this.connection = new Connection(this.address, options, {
       since: () => this.store.since(),
       frame: (frame) => this.receive(frame),
       status: (status, error) => {
         this.conn = status;
+        if (status !== "connecting" && status !== "open") this.why = error;
         this.publish({ error: error ?? (status === "open" ? null : this.snap.error) });
       },
       interrupted: () => this.store.interrupted(),
@@ -88,6 +106,11 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
 
   get status(): Status {
     return this.snap.status;
+  }
+
+  /** Why the status is not `live` (see `ChannelSnapshot.reason`); null when live. */
+  get reason(): string | null {
+    return this.snap.reason;
   }
 
   /** The last error: a refused auth, a dropped socket, or a server `error` frame. */
@@ -117,6 +140,15 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
       }, this.options.linger ?? 1000);
     };
   };
+
+  /** Whether `other` would be this channel again: same class, socket URL and options. */
+  sameAs(other: StateChannel<S, R>): boolean {
+    return (
+      other.constructor === this.constructor &&
+      other.address === this.address &&
+      shallowEqual(other.options, this.options, 2)
+    );
+  }
 
   /** Open the connection (idempotent; also after `close()`). */
   connect(): void {
@@ -294,16 +326,23 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
     const prev = this.snap;
     const loaded = this.store.loaded();
     const open: Status = this.worker === "down" ? "stale" : loaded ? "live" : "loading";
-    const status: Status = this.conn === "open" ? open : this.conn;
+    let status: Status = this.conn === "open" ? open : this.conn;
+    if (status === "live") this.why = null;
+    // A new attempt after a drop is still the same recovery: it stays "reconnecting" (and says
+    // why) until the state is live again, or the server says the worker is down.
+    if (this.why !== null && (status === "connecting" || status === "loading")) status = "reconnecting";
+    const reason = status === "stale" ? "worker_down" : status === "live" ? null : (this.why?.code ?? null);
     const next: ChannelSnapshot<S, R> = {
       state: this.store.state() as S,
       status,
+      reason,
       error: change.error === undefined ? prev.error : change.error,
       runtime: change.runtime ?? prev.runtime,
     };
     if (
       next.state === prev.state &&
       next.status === prev.status &&
+      next.reason === prev.reason &&
       next.error === prev.error &&
       next.runtime === prev.runtime
     ) {
@@ -321,6 +360,19 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
     this.counter += 1;
     return `${prefix}${this.counter}`;
   }
+}
+
+/** Equal keys with identical values, or (down to `depth` levels) plain objects equal so. */
+function shallowEqual(a: unknown, b: unknown, depth: number): boolean {
+  if (a === b) return true;
+  if (depth === 0 || !isPlain(a) || !isPlain(b)) return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((key) => key in b && shallowEqual(a[key], b[key], depth - 1));
+}
+
+function isPlain(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype;
 }
 
 function pkOf(target: Target): Pk {

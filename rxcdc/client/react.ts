@@ -1,5 +1,5 @@
 // rxcdc client runtime: the React binding (React 18 and 19).
-import { useSyncExternalStore } from "react";
+import { useRef, useSyncExternalStore } from "react";
 import type { ChannelSnapshot, StateChannel } from "./channel";
 
 const noSubscription = (): (() => void) => () => undefined;
@@ -9,8 +9,10 @@ const noSnapshot = (): null => null;
  * The channel's state, status, error and runtime variables; re-renders on every change.
  *
  * Subscribing opens the socket; the last unsubscribe closes it after `linger` ms, so StrictMode's
- * mount, unmount, mount sequence keeps one connection. Create the channel once per parameters,
- * e.g. `useMemo(() => new RoomChannel(roomId), [roomId])`; pass null to render without one.
+ * mount, unmount, mount sequence keeps one connection. A channel created on every render
+ * (`new RoomChannel(roomId, token)` in the component) is replaced by the first one while it is
+ * equal (`sameAs`: same class, URL and options), so it keeps one socket and its state; pass null
+ * to render without one.
  */
 export function useChannelState<S, R extends object>(
   channel: StateChannel<S, R>,
@@ -21,6 +23,12 @@ export function useChannelState<S, R extends object>(
 export function useChannelState<S, R extends object>(
   channel: StateChannel<S, R> | null | undefined,
 ): ChannelSnapshot<S, R> | null {
+  const kept = useRef(channel);
+  if (channel && kept.current && channel !== kept.current && kept.current.sameAs(channel)) {
+    channel = kept.current;
+  } else {
+    kept.current = channel;
+  }
   const subscribe = channel ? channel.subscribe : noSubscription;
   const getSnapshot = channel ? channel.getSnapshot : noSnapshot;
   return useSyncExternalStore<ChannelSnapshot<S, R> | null>(subscribe, getSnapshot, getSnapshot);

@@ -53,7 +53,7 @@ export type Status =
   | "loading" // authenticated; snapshots (or a large transaction's parts) are loading
   | "live" // every anchor is loaded; updates flow
   | "stale" // connected, but the server's replication worker is down: no updates until it returns
-  | "reconnecting" // the socket dropped: waiting to try again
+  | "reconnecting" // dropped (the reason says why): trying again, until live again
   | "unauthenticated" // the server refused the credentials: log in, then reconnect()
   | "forbidden" // has_permission refused, or this page's origin is not allowed: not retried
   | "not_found" // the anchor does not exist: not retried

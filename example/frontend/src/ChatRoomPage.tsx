@@ -8,7 +8,7 @@ import { Status } from "./Status";
 
 export function ChatRoomPage({ roomName, user }: { roomName: string; user: User }) {
   const channel = useMemo(() => new ChatRoomChannel(roomName, channelOptions()), [roomName]);
-  const { state, status, error } = useChannelState(channel);
+  const { state, status, reason } = useChannelState(channel);
   const [text, setText] = useState("");
   const [problem, setProblem] = useState("");
 
@@ -27,10 +27,10 @@ export function ChatRoomPage({ roomName, user }: { roomName: string; user: User 
   return (
     <section className="chat">
       <h2>
-        #{roomName} <Status status={status} />
+        #{roomName} <Status status={status} reason={reason} />
       </h2>
       {state === null ? (
-        <p className="muted">{error?.message ?? "Loading…"}</p>
+        <p className="muted">{reason === null ? "Loading…" : "Not loaded yet."}</p>
       ) : (
         <ul className="messages">
           {state.messages.map((message) => (

@@ -12,7 +12,7 @@ type Report = (error: unknown) => void;
 
 export function ChecklistPage() {
   const channel = useMemo(() => new TaskListChannel(channelOptions()), []);
-  const { state: tasks, status } = useChannelState(channel);
+  const { state: tasks, status, reason } = useChannelState(channel);
   const [problem, setProblem] = useState("");
   const report: Report = (error) => setProblem(error instanceof Error ? error.message : String(error));
 
@@ -21,7 +21,7 @@ export function ChecklistPage() {
   return (
     <section className="checklist">
       <h2>
-        My tasks <Status status={status} />
+        My tasks <Status status={status} reason={reason} />
       </h2>
       {problem && <p className="error">{problem}</p>}
       {tasks.map((task) => (
