@@ -8,22 +8,18 @@ while the worker waits, so it reads their transactions only after all of them co
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.db import connection
 from django.urls import path
 from rest_framework.authtoken.models import Token
 
-from rxcdc.testing.oracle import diff, ground_truth
-from rxcdc.testing.reference import ReferenceClient, schema_of
+from rxcdc.testing.client import ChannelClient
 from tests.exactapp.channels import BoardChannel
 from tests.exactapp.models import Board, Card, Column, Note
 from tests.exactapp.serializers import BoardSerializer
@@ -45,75 +41,10 @@ application = AuthMiddlewareStack(
 )
 
 
-class Watcher:
-    """One socket feeding a ReferenceClient; ``converge`` waits for DRF's answer or fails."""
+class Watcher(ChannelClient):
+    """A ``ChannelClient`` on this module's routes."""
 
-    application: Any = application  # the ASGI app the socket opens on
-
-    def __init__(self, url: str, serializer: Any, model: Any, pk: Any, token: str) -> None:
-        self.url, self.serializer, self.model, self.pk, self.token = (
-            url,
-            serializer,
-            model,
-            pk,
-            token,
-        )
-        self.user_id = Token.objects.get(key=token).user_id
-        self.ref = ReferenceClient(schema_of(serializer()))
-        self.comm: WebsocketCommunicator | None = None
-
-    async def connect(self, *, resume: bool = False) -> None:
-        self.comm = WebsocketCommunicator(self.application, self.url)
-        connected, _ = await self.comm.connect()
-        assert connected
-        frame: dict[str, Any] = {"type": "auth", "token": self.token}
-        if resume:
-            frame["since"] = self.ref.since()
-        await self.comm.send_json_to(frame)
-
-    async def close(self) -> None:
-        assert self.comm is not None
-        await self.comm.disconnect()
-        self.ref.connection_lost()
-
-    def expected(self) -> dict[str, Any] | None:
-        instance = self.model.objects.filter(pk=self.pk).first()
-        return ground_truth(self.serializer, instance, self.user_id)
-
-    async def converge(self, timeout: float = 20.0) -> None:
-        """Apply frames until the client equals ground truth; fail with the diff at the deadline."""
-        assert self.comm is not None
-        loop_time = _clock()
-        deadline = loop_time() + timeout
-        while True:
-            if self.ref.ready():
-                expected = await sync_to_async(self.expected)()
-                if not diff(expected, self.ref.nested(self.pk)):
-                    return
-            remaining = deadline - loop_time()
-            if remaining <= 0:
-                expected = await sync_to_async(self.expected)()
-                problems = diff(expected, self.ref.nested(self.pk))
-                raise AssertionError(
-                    f"{self.url} (user {self.user_id}) did not converge: ready={self.ref.ready()}"
-                    f" violations={self.ref.violations} errors={self.ref.errors}\n"
-                    + "\n".join(problems)
-                )
-            # (receive_output's own timeout would cancel the application: wait for output first)
-            if await self.comm.receive_nothing(min(remaining, 0.2)):
-                continue
-            text = (await self.comm.receive_output(1)).get("text")
-            if text is not None:
-                self.ref.apply(json.loads(text))  # json.loads: integers of any size stay exact
-
-    def frames(self, kind: str) -> list[dict[str, Any]]:
-        return [f for f in self.ref.frames if f["type"] == kind]
-
-
-def _clock() -> Callable[[], float]:
-    import time
-
-    return time.monotonic
+    application = application
 
 
 def sql(statement: str, params: Any = None) -> None:
@@ -141,7 +72,7 @@ def make_board(columns: int = 2, cards: int = 3) -> tuple[Board, list[Column], l
 
 async def watch_board(board: Board, token: str) -> Watcher:
     w = await sync_to_async(Watcher)(
-        f"/ws/board/{board.pk}/", BoardSerializer, Board, board.pk, token
+        f"/ws/board/{board.pk}/", BoardSerializer, Board, board.pk, token=token
     )
     await w.connect()
     await w.converge()
@@ -261,7 +192,7 @@ async def test_unloadable_row_quarantines_its_anchor_and_heals_when_it_changes(l
     watchers = []
     for room in (broken_room, fine_room):
         w = await sync_to_async(Watcher)(
-            f"/ws/room/{room.pk}/", RoomSerializer, Room, room.pk, token
+            f"/ws/room/{room.pk}/", RoomSerializer, Room, room.pk, token=token
         )
         await w.connect()
         await w.converge()

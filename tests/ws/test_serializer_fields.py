@@ -40,7 +40,7 @@ class ShelfWatcher(Watcher):
 
 async def watch(kind: str, shelf: Shelf, token: str) -> Watcher:
     w = await sync_to_async(ShelfWatcher)(
-        f"/ws/shelf/{kind}/{shelf.pk}/", serializer_for(kind), Shelf, shelf.pk, token
+        f"/ws/shelf/{kind}/{shelf.pk}/", serializer_for(kind), Shelf, shelf.pk, token=token
     )
     await w.connect()
     await w.converge()
@@ -178,7 +178,7 @@ async def test_a_proxy_model_anchor_follows_its_concrete_table(live_worker):
     shelf, _tags = await make_shelf()
     _, token = await make_user("u")
     w = await sync_to_async(ShelfWatcher)(
-        f"/ws/shelf/proxy/{shelf.pk}/", serializer_for("proxy"), ShelfProxy, shelf.pk, token
+        f"/ws/shelf/proxy/{shelf.pk}/", serializer_for("proxy"), ShelfProxy, shelf.pk, token=token
     )
     await w.connect()
     await w.converge()
