@@ -132,3 +132,27 @@ def test_status_exits_2_when_a_service_cannot_be_reached(settings, transactional
     assert code == 2, text
     assert f"worker: cannot read {WORKER_KEY}" in text
     assert "unknown: cannot reach Redis" in text
+
+
+def test_every_metric_the_deployment_docs_name_is_exported(pipeline):
+    from pathlib import Path
+
+    from prometheus_client import REGISTRY, CollectorRegistry
+
+    from rxcdc.metrics import WorkerMetrics
+
+    probe = WorkerMetrics(conf.replication_dsn(), conf.get("RX_SLOT_NAME"))
+    probe.attach(pipeline.worker, pipeline.stream)
+    registry = CollectorRegistry()
+    registry.register(probe)
+    exported = set()
+    for family in [*registry.collect(), *REGISTRY.collect()]:
+        exported.add(family.name + ("_total" if family.type == "counter" else ""))
+    doc = (Path(__file__).parents[2] / "docs" / "deployment.md").read_text()
+    named = set(re.findall(r"\brxcdc_[a-z_]+", doc))
+    # Not metrics: the slot of the examples and the worker's database role.
+    named -= {"rxcdc_prod", "rxcdc_worker"}
+    # Only exported when max_slot_wal_keep_size is set (the test cluster's is unlimited).
+    named -= {"rxcdc_slot_safe_wal_bytes"}
+    assert len(named) > 20
+    assert named <= exported, named - exported
