@@ -147,10 +147,15 @@ async def test_real_daphne_and_websocket_client(live_worker, settings, services)
                     i.get("text") == "over daphne" for i in frame["instances"]
                 ):
                     break
-        with pytest.raises(websockets.InvalidStatus, match="403"):
-            await websockets.connect(
-                f"ws://127.0.0.1:{port}/ws/room/{room.pk}/", origin="http://evil.example"
-            )
+        # A foreign page: told why (a typed bad_origin) and closed 4403, before any auth frame.
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/room/{room.pk}/", origin="http://evil.example"
+        ) as evil:
+            refusal = json.loads(await asyncio.wait_for(evil.recv(), 20))
+            assert (refusal["type"], refusal["code"]) == ("auth.error", "bad_origin")
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(evil.recv(), 20)
+            assert evil.close_code == 4403
     finally:
         daphne.terminate()
         daphne.wait(10)
