@@ -20,6 +20,7 @@ from rxcdc import conf, protocol
 from rxcdc.clients import cache, heater
 from rxcdc.fanout import anchor_group
 from rxcdc.heat import HeatRequest
+from rxcdc.resync import resyncs
 from rxcdc.scope import UserScope
 from rxcdc.serialize import jsonable
 
@@ -193,13 +194,27 @@ class AnchorFeeds:
         # follows (or the lost message was the reset of a cooled anchor), only the cache can
         # tell that the client is behind: the worker writes it after every publish.
         interval = float(conf.get("RX_RESYNC_INTERVAL"))
-        await _every(interval, lambda: self._resync_once(min(1.0, interval)), "resyncing")
+        checks = resyncs()
+        checks.connections += 1
+        try:
+            # Connections opened together must not check together (rxcdc/resync.py).
+            await asyncio.sleep(checks.first_delay(interval))
+            await _every(interval, lambda: self._check(min(1.0, interval)), "resyncing", now=True)
+        finally:
+            checks.connections -= 1
 
     async def _resync_once(self, grace: float) -> None:
+        """Check the anchors against the cache soon: the worker came back or Redis restarted.
+
+        Every connection of the process is told at once; each waits a random part of a spread
+        that grows with their number (at most ``resync.SPREAD_MAX`` s) and checks are batched.
+        """
+        await asyncio.sleep(resyncs().event_delay())
+        await self._check(grace)
+
+    async def _check(self, grace: float) -> None:
         sent = {key: feed.last_lsn for key, feed in self.feeds.items() if feed.live}
-        behind = await sync_to_async(cache().anchors_behind, thread_sensitive=False)(
-            self.label, sent
-        )
+        behind = await resyncs().behind(self.label, sent)
         if not behind:
             return
         await asyncio.sleep(grace)  # an update may be on its way (published before the write)
@@ -312,17 +327,21 @@ class AnchorFeeds:
             await self.add_anchor(visible.pk)
 
 
-async def _every(interval: float, step: Callable[[], Awaitable[None]], what: str) -> None:
-    """Run ``step()`` every ``interval`` seconds; a failure is logged and retried next round.
+async def _every(
+    interval: float, step: Callable[[], Awaitable[None]], what: str, *, now: bool = False
+) -> None:
+    """Run ``step()`` every ``interval`` seconds (``now``: first at once); failures retry.
 
     Redis or MongoDB being away for a while must not end a connection's upkeep for good.
     """
-    while True:
+    if not now:
         await asyncio.sleep(interval)
+    while True:
         try:
             await step()
         except Exception as exc:
             log.warning("%s failed (retrying in %ss): %s", what, interval, exc)
+        await asyncio.sleep(interval)
 
 
 def _update_text(
