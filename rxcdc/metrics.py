@@ -93,6 +93,7 @@ class WorkerMetrics(Collector):
         self.lag = 0.0  # seconds from commit (or heartbeat) to handled, of the last event
         self.last_event = 0.0  # Unix time the last transaction or heartbeat was handled
         self._oldest: datetime | None = None  # commit time of the oldest change in hand
+        self._measured = False  # whether handling it measures the lag (not housekeeping)
 
     def attach(self, worker: Worker, stream: ReplicationStream) -> None:
         """Start reporting this worker and its stream (the slot is streamed from now on)."""
@@ -110,26 +111,29 @@ class WorkerMetrics(Collector):
         """The worker is about to handle ``event``: what it holds is that old from now on."""
         chunks = _chunks(event)
         if chunks:
-            self._oldest = chunks[0].transaction.commit_time
+            self._oldest, self._measured = chunks[0].transaction.commit_time, True
         elif isinstance(event, Heartbeat):
-            self._oldest = event.emitted_at
+            self._oldest, self._measured = event.emitted_at, True
+        else:
+            # Housekeeping (a Tick): whatever commits meanwhile waits until it is done.
+            self._oldest, self._measured = datetime.now(UTC), False
 
     def end(self, event: Any) -> None:
         """The worker handled ``event`` (every service it needed answered)."""
         for chunk in _chunks(event):
             self.changes += len(chunk.changes)
             self.transactions += chunk.last
-        if self._oldest is not None:
+        if self._measured and self._oldest is not None:
             self.lag = max(0.0, (datetime.now(UTC) - self._oldest).total_seconds())
             self.last_event = time.time()
-            self._oldest = None
+        self._oldest = None
         self._down.clear()
 
     def lag_seconds(self) -> float:
         """How far behind the worker is: the age of what it handles now, else of what it last did.
 
-        Grows while the worker is stuck on a transaction (waiting for a service); the commit
-        time is the database's clock.
+        Grows while the worker is stuck on a step (waiting for a service): on a transaction
+        from its commit (the database's clock), on housekeeping from when it began.
         """
         oldest = self._oldest
         if oldest is not None:

@@ -82,6 +82,8 @@ def test_worker_endpoint_counts_a_mongodb_outage_once_and_each_retry(worker_proc
         )
         assert value(down, "rxcdc_service_outages_total", service="mongodb") == 1
         assert value(down, "rxcdc_service_outages_total", service="redis") == 0
+        # Stuck waiting: nothing committed now would reach a client, and the lag says so.
+        assert value(down, "rxcdc_replication_lag_seconds") > 1
         restarted = time.time()
         mongo.start()
         back = worker.until(
@@ -91,6 +93,8 @@ def test_worker_endpoint_counts_a_mongodb_outage_once_and_each_retry(worker_proc
         )
         assert value(back, "rxcdc_service_outages_total", service="mongodb") == 1
         assert value(back, "rxcdc_service_retries_total", service="mongodb") >= 2
+        worker.until(lambda s: value(s, "rxcdc_replication_lag_seconds") < 2, "the lag is back")
+        worker.stop()  # while MongoDB is up: a worker waiting for it would not stop on SIGTERM
     finally:
         mongo.stop()
 
@@ -109,6 +113,7 @@ def test_status_reads_a_worker_in_another_process_and_says_when_none_runs(worker
     worker = worker_process()
     pid = str(worker.proc.pid).encode()
     wait_until(lambda: keys.get(WORKER_KEY) == pid, "the worker announced itself", 30)
+    worker.until(lambda s: value(s, "rxcdc_slot_active") == 1, "the worker streams its slot")
     text, code = status()
     assert code == 0, text
     assert re.search(rf"slot {slot} \(wal2json, database \w+\): active \(walsender pid \d+\)", text)
