@@ -138,3 +138,47 @@ async def test_worker_endpoint_and_status_count_the_anchors_clients_open_and_qua
     assert "0 hot anchors, 1 quarantined" in text
     assert f"  quarantined {ROOM} {room.pk}: testapp_message pk " in text
     await c.close()
+
+
+CHILD = """
+import os, sys, django
+django.setup()
+from django.test import RequestFactory
+from prometheus_client import multiprocess
+from rxcdc import metrics
+
+held = metrics.connection("testapp.RoomChannel")
+held.__enter__()  # left open: the process ends with it
+for _ in range(int(sys.argv[1])):
+    metrics.frame_sent('{"type":"pong"}')
+if len(sys.argv) > 2:
+    print(metrics.metrics_view(RequestFactory().get("/metrics")).content.decode())
+    print("----")
+    multiprocess.mark_process_dead(int(sys.argv[2]))  # what a process manager does on exit
+    print(metrics.metrics_view(RequestFactory().get("/metrics")).content.decode())
+else:
+    os._exit(0)  # dies as a killed process does: its connection never closed
+"""
+
+
+def test_the_view_adds_up_processes_sharing_a_multiprocess_directory(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.processes import django_env
+
+    env = django_env(PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+
+    def child(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", CHILD, *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+
+    first = subprocess.Popen([sys.executable, "-c", CHILD, "2"], env=env)
+    assert first.wait(60) == 0
+    # A second process reads both: counters add up; the first one's connection, never closed,
+    # counts until it is marked dead (the gauge counts live processes only).
+    before, after = map(parse, child("1", str(first.pid)).stdout.split("----"))
+    assert value(before, "rxcdc_ws_frames_sent_total", type="pong") == 3
+    assert value(before, "rxcdc_ws_connections", channel=ROOM) == 2
+    assert value(after, "rxcdc_ws_frames_sent_total", type="pong") == 3
+    assert value(after, "rxcdc_ws_connections", channel=ROOM) == 1
