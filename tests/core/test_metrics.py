@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -161,3 +162,26 @@ def test_every_metric_the_deployment_docs_name_is_exported(pipeline):
     named -= {"rxcdc_slot_safe_wal_bytes"}
     assert len(named) > 20
     assert named <= exported, named - exported
+
+
+def test_status_runs_from_the_command_line_even_when_a_system_check_fails(transactional_db):
+    import subprocess
+    import sys
+
+    from tests.processes import django_env
+
+    # A negative RX_CACHE_TTL fails rxcdc.E010: the worker would refuse to start, and the
+    # operator asking why must still get the status.
+    slot = f"rx_{uuid.uuid4().hex[:10]}"
+    env = django_env(RX_SLOT_NAME=slot, RX_CACHE_TTL="-1")
+    done = subprocess.run(
+        [sys.executable, "-m", "django", "rx_replicate", "--status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert f"slot {slot}: does not exist" in done.stdout
+    assert f"CommandError: slot '{slot}' does not exist" in done.stderr
+    assert "SystemCheckError" not in done.stderr
