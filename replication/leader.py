@@ -42,7 +42,7 @@ def _key(slot: str) -> int:
 
 # The session holding a slot's lock; a bigint advisory key shows in pg_locks as two halves.
 _HOLDER_SQL = """
-SELECT l.pid, a.application_name,
+SELECT l.pid, a.application_name, a.state,
        CASE WHEN a.state = 'idle' THEN extract(epoch FROM now() - a.state_change) END
 FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::bigint::oid
@@ -58,12 +58,14 @@ def _halves(key: int) -> tuple[int, int]:
 class Holder:
     """The session holding a slot's lock.
 
-    ``name`` is its application name (the worker's pid and host); ``idle``: seconds since its
-    last lease renewal (None while it runs a query).
+    ``name`` is its application name (the worker's pid and host); ``state`` as in
+    ``pg_stat_activity`` (None: hidden from this role); ``idle``: seconds since its last lease
+    renewal (None unless ``state`` is ``idle``).
     """
 
     pid: int
     name: str | None
+    state: str | None
     idle: float | None
 
 
@@ -87,7 +89,8 @@ def lock_holder(dsn: str, slot: str) -> Holder | None:
         conn.close()
     if row is None:
         return None
-    return Holder(int(row[0]), row[1] or None, float(row[2]) if row[2] is not None else None)
+    pid, name, state, idle = row
+    return Holder(int(pid), name or None, state, float(idle) if idle is not None else None)
 
 
 class SlotLock:

@@ -135,7 +135,12 @@ def _slot_lines(status: SlotStatus, sender: tuple[Any, ...] | None) -> list[str]
 def _lease_line(holder: Holder | None) -> str:
     if holder is None:
         return "lease: free (no worker holds the slot's lock)"
-    renewed = "now" if holder.idle is None else f"{holder.idle:.1f} s ago"
+    if holder.state is None:  # pg_stat_activity hides other roles' sessions' state
+        renewed = "at a time this database role may not see"
+    elif holder.idle is None:
+        renewed = "now (in a query)"
+    else:
+        renewed = f"{holder.idle:.1f} s ago"
     return f"lease: held by {holder.name!r} (backend {holder.pid}), renewed {renewed}"
 
 

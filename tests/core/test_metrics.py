@@ -185,3 +185,30 @@ def test_status_runs_from_the_command_line_even_when_a_system_check_fails(transa
     assert f"slot {slot}: does not exist" in done.stdout
     assert f"CommandError: slot '{slot}' does not exist" in done.stderr
     assert "SystemCheckError" not in done.stderr
+
+
+def test_status_says_when_its_database_role_cannot_see_the_lease(worker_process, settings):
+    import psycopg2
+
+    from replication.leader import lock_holder
+    from rxcdc.status import _lease_line
+
+    worker = worker_process()
+    worker.until(lambda s: value(s, "rxcdc_slot_active") == 1, "the worker streams its slot")
+    with connection.cursor() as cur:
+        cur.execute("DROP ROLE IF EXISTS rx_metrics_viewer")
+        cur.execute("CREATE ROLE rx_metrics_viewer LOGIN")
+    try:
+        dsn = conf.replication_dsn()
+        own = lock_holder(dsn, settings.RX_SLOT_NAME)
+        assert own is not None and own.state is not None
+        assert re.search(r"renewed (\d+\.\d s ago|now \(in a query\))$", _lease_line(own))
+        viewer = lock_holder(
+            re.sub(r"user=\S+", "user=rx_metrics_viewer", dsn), settings.RX_SLOT_NAME
+        )
+        assert viewer is not None and viewer.pid == own.pid and viewer.state is None
+        assert _lease_line(viewer).endswith("renewed at a time this database role may not see")
+    finally:
+        with psycopg2.connect(dsn) as admin, admin.cursor() as cur:
+            cur.execute("DROP ROLE rx_metrics_viewer")
+        admin.close()
