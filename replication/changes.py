@@ -15,6 +15,7 @@ __all__ = [
     "Insert",
     "Message",
     "Row",
+    "Run",
     "Tick",
     "Transaction",
     "Truncate",
@@ -125,6 +126,22 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
+class Run:
+    """Consecutive whole transactions that were already waiting together, in commit order.
+
+    Each is one final chunk (index 0, ``last``). Acknowledging ``transaction``, the last of
+    them, acknowledges them all. Only streams built with ``run_changes`` deliver runs.
+    """
+
+    chunks: tuple[Chunk, ...]
+
+    @property
+    def transaction(self) -> Transaction:
+        """The run's last transaction: its commit LSN is the run's."""
+        return self.chunks[-1].transaction
+
+
+@dataclass(frozen=True, slots=True)
 class Heartbeat:
     """A non-transactional heartbeat message emitted by the stream itself.
 
@@ -144,4 +161,4 @@ class Tick:
     at: datetime = field(compare=False)
 
 
-Event = Chunk | Heartbeat | Tick
+Event = Chunk | Run | Heartbeat | Tick

@@ -25,7 +25,16 @@ import psycopg2.extensions
 
 from replication import wal2json
 from replication.catalog import Catalog, QualifiedName
-from replication.changes import Change, Chunk, Event, Heartbeat, Tick, Transaction, format_lsn
+from replication.changes import (
+    Change,
+    Chunk,
+    Event,
+    Heartbeat,
+    Run,
+    Tick,
+    Transaction,
+    format_lsn,
+)
 from replication.connection import open_replication
 from replication.errors import (
     ConnectionLost,
@@ -70,6 +79,7 @@ class ReplicationStream:
         slot_busy_timeout: float = 10.0,
         before_connect: Callable[[], None] | None = None,
         sender_timeout: float | None = None,
+        run_changes: int = 0,
     ):
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
@@ -93,6 +103,9 @@ class ReplicationStream:
         self._catalog = Catalog(dsn)
         self._decoder: wal2json.Decoder | None = None  # set up on the first connection
         self._chunk_size = chunk_size
+        # Whole transactions already received when one is handed out join it in a ``Run``, up
+        # to this many changes (0: never): a caller that falls behind catches up in batches.
+        self._run_changes = run_changes
         self._heartbeat_interval = heartbeat_interval
         self._idle_tick = idle_tick
         self._status_interval = status_interval
@@ -124,6 +137,8 @@ class ReplicationStream:
         self._index = 0
         self._next_beat = 0.0
         self._last_event = time.monotonic()
+        # An event read while gathering a run, after it: handed out next.
+        self._held: Event | None = None
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -156,7 +171,7 @@ class ReplicationStream:
                 event = self._next_event()
                 if event is None or self._stopping:
                     return
-                if type(event) is Chunk and event.last:
+                if (type(event) is Chunk and event.last) or type(event) is Run:
                     self._delivered_lsn = event.transaction.commit_lsn
                 self._last_event = time.monotonic()
                 yield event
@@ -246,6 +261,9 @@ class ReplicationStream:
     def _next_event(self) -> Event | None:
         """The next event for the caller, or None once stopping."""
         while not self._stopping:
+            held, self._held = self._held, None
+            if held is not None:
+                return held
             now = time.monotonic()
             if self._heartbeat_interval is not None and now >= self._next_beat:
                 self._next_beat = now + self._heartbeat_interval
@@ -262,10 +280,40 @@ class ReplicationStream:
                 self._lost(exc)
                 continue
             if event is not None:
+                if self._run_changes and type(event) is Chunk and event.last and not event.index:
+                    return self._gather(event, cursor)
                 return event
             if drained:
                 self._wait()
         return None
+
+    def _gather(self, first: Chunk, cursor: Any) -> Event:
+        """``first`` and the whole transactions received after it, without waiting for any.
+
+        Stops at the first other event (held for the next call), when nothing more has
+        arrived, or at ``run_changes`` changes. Nothing here waits: at low load a transaction
+        is handed out alone, as soon as it is read.
+        """
+        chunks, size = [first], len(first.changes)
+        # Read-ahead chunks count as delivered: skipping an empty transaction or a heartbeat
+        # must not acknowledge past them (``_advance``) before the caller handled them.
+        self._delivered_lsn = first.transaction.commit_lsn
+        while size < self._run_changes and not self._stopping:
+            try:
+                event, _ = self._drain(cursor)
+            except psycopg2.Error as exc:
+                self._lost(exc)  # what was read is whole: hand it out, reconnect afterwards
+                break
+            if event is None:
+                break
+            if type(event) is Chunk and event.last and not event.index:
+                chunks.append(event)
+                size += len(event.changes)
+                self._delivered_lsn = event.transaction.commit_lsn
+                continue
+            self._held = event
+            break
+        return chunks[0] if len(chunks) == 1 else Run(tuple(chunks))
 
     def _drain(self, cursor: Any) -> tuple[Event | None, bool]:
         """Handle received messages until one completes an event: ``(event, False)``.
@@ -481,6 +529,8 @@ class ReplicationStream:
         self._disconnect()
 
     def _disconnect(self) -> None:
+        # Anything read ahead is streamed again from the acknowledged position.
+        self._held = None
         if self._conn is not None:
             with contextlib.suppress(psycopg2.Error):  # already broken
                 self._conn.close()

@@ -105,6 +105,9 @@ def open_stream(
         slot,
         configure_tables(worker),
         chunk_size=int(conf.get("RX_CHUNK_SIZE")),
+        # A worker that falls behind applies what is waiting in runs of whole transactions
+        # (rxcdc.worker): one re-read per layer and one message per anchor for all of them.
+        run_changes=int(conf.get("RX_CHUNK_SIZE")),
         heartbeat_interval=float(conf.get("RX_HEARTBEAT_INTERVAL")),
         idle_tick=idle_tick,
         # Reconnect soon after a Postgres restart (the default backoff grows to 30 s).

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rxcdc.compiled import compiled
 from rxcdc.dependencies import order_items
 from rxcdc.layers import Layer, Relation
 
@@ -40,7 +41,8 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
     """Serialize the rows of ``layer`` with these pks; missing pks are absent from the result.
 
     One query for the rows and one per to-many relation for the ids they reference (building a
-    related manager per row and relation, as DRF would, costs more than the query itself).
+    related manager per row and relation, as DRF would, costs more than the query itself). Each
+    query is compiled once per layer (``rxcdc.compiled``), whatever the number of pks.
     """
     wanted = list(pks)
     if not wanted:
@@ -48,7 +50,8 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
     serializer = _serializer(layer)
     fk_attname = _reverse_fk_attname(layer)
     rows: dict[Any, Row] = {}
-    for obj in _manager(layer).filter(pk__in=wanted):
+    query = compiled(("rows", layer), lambda: _manager(layer).all(), "pk", models=True)
+    for obj in query.run(wanted):
         doc = serializer.to_representation(obj)
         links: dict[str, list[Any]] = {}
         for child in layer.children:
@@ -129,27 +132,33 @@ def _load_links(child: Layer, rows: dict[Any, Row]) -> None:
         assert child.through_parent_attname is not None
         child_fk = _through_child_field(child)
         order = [_prefixed(o, child_fk.name) for o in order_items(child.model)] or ["pk"]
-        triples = (
-            child.through_model._default_manager.filter(
-                **{f"{child.through_parent_attname}__in": parents}
+        through_model, parent_attname = child.through_model, child.through_parent_attname
+
+        def build() -> Any:
+            triples = through_model._default_manager.order_by(*order).values_list(
+                parent_attname, child_fk.attname, "pk"
             )
-            .order_by(*order)
-            .values_list(child.through_parent_attname, child_fk.attname, "pk")
-        )
-        shown = child.model._default_manager.all()
-        if shown.query.where and not child.hidden:
-            # A custom default manager hides some targets from ``parent.<relation>.all()``.
-            triples = triples.filter(**{f"{child_fk.name}__in": shown})
+            shown = child.model._default_manager.all()
+            if shown.query.where and not child.hidden:
+                # A custom default manager hides some targets from ``parent.<relation>.all()``.
+                triples = triples.filter(**{f"{child_fk.name}__in": shown})
+            return triples
+
         for row in rows.values():
             row.through[name] = []
-        for ppk, cpk, tpk in triples:
+        for ppk, cpk, tpk in compiled(("m2m", child), build, parent_attname, models=False).run(
+            parents
+        ):
             rows[ppk].links[name].append(cpk)
             rows[ppk].through[name].append((tpk, cpk))
     else:
         fk = _reverse_fk_attname(child)
         assert fk is not None
         # The child's manager and ordering, as ``parent.<relation>.all()`` would use.
-        for ppk, cpk in _manager(child).filter(**{f"{fk}__in": parents}).values_list(fk, "pk"):
+        query = compiled(
+            ("reverse", child), lambda: _manager(child).values_list(fk, "pk"), fk, models=False
+        )
+        for ppk, cpk in query.run(parents):
             rows[ppk].links[name].append(cpk)
     if not child.hidden:
         for row in rows.values():

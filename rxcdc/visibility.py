@@ -8,6 +8,7 @@ old values. Re-read only once it is visible.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from django.db import connections
 
@@ -20,22 +21,28 @@ __all__ = ["wait_until_visible"]
 _VISIBLE = """
 WITH s AS (SELECT pg_current_snapshot() AS snap),
      x AS (SELECT pg_snapshot_xmax(snap)::text::bigint AS xmax FROM s)
-SELECT pg_visible_in_snapshot(
-    ((((xmax >> 32) - CASE WHEN %(xid)s > (xmax & 4294967295) THEN 1 ELSE 0 END) << 32)
-     | %(xid)s)::text::xid8,
-    snap)
-FROM s, x
+SELECT bool_and(pg_visible_in_snapshot(
+    ((((xmax >> 32) - CASE WHEN xid > (xmax & 4294967295) THEN 1 ELSE 0 END) << 32)
+     | xid)::text::xid8,
+    snap))
+FROM s, x, unnest(%(xids)s::bigint[]) AS xid
 """
 
 
-def wait_until_visible(xid: int, timeout: float = 10.0) -> bool:
-    """Poll (about every millisecond) until ``xid`` is visible; False if it never became so."""
+def wait_until_visible(xids: int | Iterable[int], timeout: float = 10.0) -> bool:
+    """Poll (about every millisecond) until every one of ``xids`` is visible (one query each).
+
+    Returns False if they did not all become visible within ``timeout`` seconds.
+    """
+    wanted = [xids] if isinstance(xids, int) else list(xids)
+    if not wanted:
+        return True
     deadline = time.monotonic() + timeout
     with connections[conf.get("RX_DATABASE")].cursor() as cur:
         while True:
-            cur.execute(_VISIBLE, {"xid": xid})
+            cur.execute(_VISIBLE, {"xids": wanted})
             row = cur.fetchone()
-            if row is None or row[0]:
+            if row is None or row[0] is not False:
                 return True
             if time.monotonic() > deadline:
                 return False

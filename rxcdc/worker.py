@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from replication.changes import (
     Delete,
     Heartbeat,
     Insert,
+    Run,
     Transaction,
     Truncate,
     Update,
@@ -75,7 +76,7 @@ class Worker:
         )
         self.position = 0  # commit LSN of the last transaction fully handled
         self._in_transaction = False
-        self._visible: set[int] = set()  # the transaction already checked by wait_until_visible
+        self._visible: set[int] = set()  # transactions already checked by wait_until_visible
         self._next_cool = 0.0
         self._next_poll = 0.0
         self._next_announce = 0.0
@@ -201,19 +202,26 @@ class Worker:
     # -- the loop ------------------------------------------------------------------------------
 
     def handle(self, event: Any, ack: Callable[[Transaction], None]) -> None:
-        """Apply one stream event; acknowledges a transaction once its last chunk is durable."""
+        """Apply one stream event; acknowledges a transaction once its last chunk is durable.
+
+        A ``Run`` (whole transactions that were waiting together) is applied as one: one
+        re-read per layer, one cache write, one message per anchor stamped with its last LSN.
+        """
         self._fence()
-        if isinstance(event, Chunk):
-            self._in_transaction = not event.last
+        if isinstance(event, Chunk | Run):
+            chunks = event.chunks if isinstance(event, Run) else (event,)
+            last = chunks[-1]
+            self._in_transaction = not last.last
             if self.table_names:
-                self._rename(event)
-            self.apply_chunk(event)
-            if event.last:
-                ack(event.transaction)
-                self.position = event.transaction.commit_lsn
-                self._stats["transactions"] += 1
+                for chunk in chunks:
+                    self._rename(chunk)
+            self._apply(chunks)
+            if last.last:
+                ack(last.transaction)
+                self.position = last.transaction.commit_lsn
+                self._stats["transactions"] += len(chunks)
                 # Commit → acknowledged, on the database's clock: how far behind we run.
-                self.lag = (datetime.now(UTC) - event.transaction.commit_time).total_seconds()
+                self.lag = (datetime.now(UTC) - last.transaction.commit_time).total_seconds()
         elif isinstance(event, Heartbeat):
             self.position = max(self.position, event.lsn)
         if not self._in_transaction:
@@ -230,7 +238,16 @@ class Worker:
 
     def apply_chunk(self, chunk: Chunk) -> None:
         """Route, refresh, write and publish one chunk of a transaction."""
-        if chunk.index == 0:
+        self._apply((chunk,))
+
+    def _apply(self, chunks: Sequence[Chunk]) -> None:
+        """Route, refresh, write and publish one chunk, or a run of whole transactions as one.
+
+        A run's messages carry its last commit LSN: a client applies the run as one state
+        transition and never sees a state between its transactions (docs/protocol.md).
+        """
+        chunk = chunks[-1]
+        if chunks[0].index == 0:
             self.delivery.begin()
         broken = False
         result: Refreshed | None = None
@@ -242,7 +259,7 @@ class Worker:
                 # transaction delivered before this chunk, so rebuild from it and start over.
                 self.restore(self.position)
             broken = True
-            result = self._refresh(chunk)
+            result = self._refresh(chunks)
             broken = False
 
         self._retrying(refresh)
@@ -263,22 +280,27 @@ class Worker:
             )
         )
 
-    def _refresh(self, chunk: Chunk) -> Refreshed:
+    def _refresh(self, chunks: Sequence[Chunk]) -> Refreshed:
         started = time.perf_counter()
         batch = Batch()
-        for change in chunk.changes:
-            self.router.route(change, batch)
+        route = self.router.route
+        for chunk in chunks:
+            for change in chunk.changes:
+                route(change, batch)
         self._stats["changes"] += batch.changes
         if self.quarantine.anchors:
-            self.quarantine.notice(self.router.rows(chunk.changes), self._channel_tables)
+            changes = [c for chunk in chunks for c in chunk.changes]
+            self.quarantine.notice(self.router.rows(changes), self._channel_tables)
         routed = time.perf_counter()
-        lsn = chunk.transaction.commit_lsn
+        lsn = chunks[-1].transaction.commit_lsn
         # (Announced new anchors count too: consumers read the new row when they hear of it.)
         touched = batch.dirty or batch.reload or batch.created
-        if touched and chunk.transaction.xid not in self._visible:
-            # Re-reading rows before the commit is visible would return their old values.
-            wait_until_visible(chunk.transaction.xid)
-            self._visible = {chunk.transaction.xid}
+        xids = {c.transaction.xid for c in chunks}
+        if touched and not xids <= self._visible:
+            # Re-reading rows before the commit is visible would return their old values. Each
+            # transaction of a run is waited for: visibility need not follow commit order.
+            wait_until_visible(xids - self._visible)
+            self._visible = xids
         deltas = self._refresh_isolated(batch.dirty)
         for key in batch.reload:
             if key in self.state.anchors:
@@ -290,9 +312,10 @@ class Worker:
                     self._quarantine(key, exc)
         extra: list[tuple[str, dict[str, Any]]] = []
         for sink in self.sinks:
-            messages, skipped = sink_messages(sink, chunk)
-            extra += messages
-            self.quarantine.count += skipped
+            for chunk in chunks:
+                messages, skipped = sink_messages(sink, chunk)
+                extra += messages
+                self.quarantine.count += skipped
         self.timings["route"] += routed - started
         self.timings["serialize"] += time.perf_counter() - routed
         return deltas, batch.reload, batch.created, extra

@@ -18,7 +18,7 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.db import connection
 
-from replication.changes import Chunk, Heartbeat
+from replication.changes import Chunk, Heartbeat, Run
 from replication.slot import drop_slot
 from replication.stream import HEARTBEAT_PREFIX
 from rxcdc import conf
@@ -123,6 +123,8 @@ class Driver:
         for event in self.stream:
             if isinstance(event, Chunk):
                 seen.append(event)
+            elif isinstance(event, Run):
+                seen += event.chunks
             self.worker.handle(event, self.stream.ack)
             if isinstance(event, Heartbeat) and event.lsn >= target:
                 self.chunks += seen

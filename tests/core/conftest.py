@@ -16,7 +16,7 @@ import pytest
 from channels.layers import get_channel_layer
 from django.db import connection
 
-from replication.changes import Chunk, Heartbeat
+from replication.changes import Chunk, Heartbeat, Run
 from replication.stream import HEARTBEAT_PREFIX
 from rxcdc import conf
 from rxcdc.fanout import anchor_group, channel_group
@@ -107,6 +107,8 @@ class Pipeline:
         for event in self.stream:
             if isinstance(event, Chunk):
                 self.chunks.append(event)
+            elif isinstance(event, Run):
+                self.chunks += event.chunks
             self.worker.handle(event, self.stream.ack)
             if isinstance(event, Heartbeat) and event.lsn >= target:
                 self.worker.housekeeping(force=True)
