@@ -107,7 +107,9 @@ def seed(
         "PGDATABASE": name,
         "PGUSER": "postgres",
         "MONGO_URL": services.mongo.url,
-        "REDIS_URL": services.redis.url,  # the seed names no CHANNEL_LAYERS: derived from it
+        # The seed names no CHANNEL_LAYERS: derived from this. A database of its own: the
+        # example's worker (same Redis) serves a channel of the same label, chat.ChatRoomChannel.
+        "REDIS_URL": services.redis.url.rsplit("/", 1)[0] + "/9",
         "RX_SLOT_NAME": name,
         "RX_MONGO_DB": name,
         "VITE_SOCKET_URL": f"ws://127.0.0.1:{port}/",
