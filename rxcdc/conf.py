@@ -48,6 +48,14 @@ def _slot(value: Any) -> str | None:
     return "must be 1-63 lower-case letters, digits or underscores (a slot name)"
 
 
+def _optional_port(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, bool) and isinstance(value, int) and 0 <= value <= 65535:
+        return None
+    return "must be a TCP port (0-65535; 0: any free one) or None"
+
+
 def _anything(value: Any) -> str | None:
     return None
 
@@ -84,6 +92,8 @@ SETTINGS: dict[str, Setting] = {
     # Full origins; None: the socket's own plus CSRF_TRUSTED_ORIGINS (checked by rxcdc.E031).
     "RX_ALLOWED_ORIGINS": Setting(None),
     "RX_LEASE_TIMEOUT": Setting(10.0, _seconds),
+    "RX_METRICS_PORT": Setting(None, _optional_port, "rxcdc.E011"),  # the worker's /metrics
+    "RX_METRICS_ADDRESS": Setting("0.0.0.0", _text),
     "RX_CHECK_DATABASE": Setting(True, _flag),
     "RX_FRONTEND_DIR": Setting(None, _optional_text),
     "RX_WEBSOCKET_URL": Setting("", _optional_text),

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIServer
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -37,6 +36,7 @@ from prometheus_client.registry import Collector
 
 from replication.changes import Chunk, Heartbeat
 from replication.slot import slot_status
+from rxcdc.conf import rx_settings
 from rxcdc.isolation import service
 
 if TYPE_CHECKING:
@@ -58,14 +58,17 @@ WAL_STATUSES = ("reserved", "extended", "unreserved", "lost")
 
 
 def port_setting() -> int | None:
-    """``RX_METRICS_PORT``: the worker's metrics port (None: no endpoint)."""
-    port = getattr(settings, "RX_METRICS_PORT", None)
+    """``RX_METRICS_PORT``: the worker's metrics port (None: no endpoint).
+
+    Raises ``ImproperlyConfigured`` for a value that is no port.
+    """
+    port = rx_settings.METRICS_PORT
     return None if port is None else int(port)
 
 
 def address_setting() -> str:
     """``RX_METRICS_ADDRESS``: the interface the worker's endpoint listens on (all by default)."""
-    return str(getattr(settings, "RX_METRICS_ADDRESS", "0.0.0.0"))
+    return str(rx_settings.METRICS_ADDRESS)
 
 
 # -- the worker -------------------------------------------------------------------------------

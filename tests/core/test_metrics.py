@@ -212,3 +212,22 @@ def test_status_says_when_its_database_role_cannot_see_the_lease(worker_process,
         with psycopg2.connect(dsn) as admin, admin.cursor() as cur:
             cur.execute("DROP ROLE rx_metrics_viewer")
         admin.close()
+
+
+def test_a_metrics_port_that_cannot_be_served_stops_the_command_with_why(
+    settings, transactional_db
+):
+    import socket
+
+    from django.core.management import CommandError, call_command
+
+    settings.RX_METRICS_PORT = "9108"  # a string, not a port
+    with pytest.raises(CommandError, match=r"RX_METRICS_PORT must be a TCP port .* not '9108'"):
+        call_command("rx_replicate")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings.RX_METRICS_ADDRESS = "127.0.0.1"
+        with pytest.raises(CommandError, match=r"cannot serve metrics: .*in use"):
+            call_command("rx_replicate", "--metrics-port", str(port))

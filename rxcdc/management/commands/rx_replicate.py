@@ -7,6 +7,7 @@ import logging
 import os
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from replication.errors import ReplicationError
@@ -59,11 +60,14 @@ class Command(BaseCommand):
                 level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
             )
         probe = metrics.WorkerMetrics(conf.replication_dsn(), conf.get("RX_SLOT_NAME"))
-        port = options["metrics_port"]
-        port = metrics.port_setting() if port is None else port
-        # Up before the worker waits for its services: an operator sees what it waits for.
-        address = metrics.address_setting()
-        server = None if port is None else metrics.serve(probe, port, address)
+        try:
+            port = options["metrics_port"]
+            port = metrics.port_setting() if port is None else port
+            address = metrics.address_setting()
+            # Up before the worker waits for its services: an operator sees what it waits for.
+            server = None if port is None else metrics.serve(probe, port, address)
+        except (ImproperlyConfigured, OSError) as exc:
+            raise CommandError(f"cannot serve metrics: {exc}") from exc
         if server is not None:
             bound = server.server_address[1]  # the port chosen, for --metrics-port 0
             self.stdout.write(f"rx_replicate: metrics on http://{address}:{bound}/metrics")
