@@ -15,7 +15,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth.models import User
+from rest_framework.authtoken.models import Token
+
 from rxcdc.testing.oracle import diff, ground_truth
+from tests.chaos.attack import ATTACKS_PER_TRIAL, REVOCATIONS, hostile_frames, revocation
 from tests.chaos.stack import ChaosStack, Load
 from tests.exact.harness import DEADLINE
 from tests.exact.verdict import Divergence
@@ -40,14 +44,28 @@ class Result:
     lost: int = 0
     recoveries: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)  # what failed outside the counted columns
+    counts: dict[str, int] = field(default_factory=dict)  # totals shown in the notes
+    worsts: dict[str, float] = field(default_factory=dict)  # worst seconds shown in the notes
+
+    def count(self, what: str, n: int) -> None:
+        """Add ``n`` to a total the notes show."""
+        self.counts[what] = self.counts.get(what, 0) + n
+
+    def worst(self, what: str, seconds: float) -> None:
+        """Keep the worst time of ``what`` for the notes."""
+        self.worsts[what] = max(seconds, self.worsts.get(what, 0.0))
 
     def line(self) -> str:
         worst = f"{max(self.recoveries):.2f}" if self.recoveries else "-"
         if len(self.recoveries) < self.trials:
             worst += f" ({self.trials - len(self.recoveries)} never)"
+        notes = [f"{n} {what}" for what, n in self.counts.items()]
+        notes += [f"{what} {s:.2f}s" for what, s in self.worsts.items()]
+        notes += [*self.notes, *(f"FAILED: {b}" for b in self.broken)]
         return (
             f"| {self.fault} | {self.trials} | {self.clients} | {self.diverged} | {self.leaked}"
-            f" | {self.lost} | {worst} | {'; '.join(dict.fromkeys(self.notes))} |"
+            f" | {self.lost} | {worst} | {'; '.join(dict.fromkeys(notes))} |"
         )
 
 
@@ -77,6 +95,17 @@ class Scene:
             stack.client(f"u{u}-b{b}", self.boards[b], users[u][1]) for u, b in self.slots
         ]
         self.reconnects = 0
+        self._attacker: tuple[int, str] | None = None
+
+    def attacker(self) -> tuple[int, str]:
+        """A board of the attacker's own (nobody else watches it) and the attacker's token."""
+        if self._attacker is None:
+            board = self.stack.writes.execute(
+                "INSERT INTO exactapp_board (title) VALUES ('attacker') RETURNING id"
+            ).fetchone()[0]
+            user = User.objects.create(username="chaos-attacker")
+            self._attacker = board, Token.objects.create(user=user).key
+        return self._attacker
 
     def connected(self) -> list[Client]:
         return [
@@ -174,6 +203,7 @@ class Row:
     name: str
     inject: Callable[[Scene, Result, int], float]
     cases: int = 1
+    untouched: bool = False  # the honest clients must get no error and keep their sockets
 
 
 def run_row(scene: Scene, row: Row, trials: int) -> Result:
@@ -185,15 +215,25 @@ def run_row(scene: Scene, row: Row, trials: int) -> Result:
         scene.connect_all()
         scene.stack.settle(scene.connected())
         result.trials += 1
+        reconnects = scene.reconnects
         since = row.inject(scene, result, i % row.cases)
+        if row.untouched:
+            _untouched(scene, result)
         scene.probe()
         took = scene.recover(since)
         if took is not None:
             result.recoveries.append(took)
+        if row.untouched and scene.reconnects > reconnects:
+            result.broken.append("an honest client had to reconnect")
         scene.judge(result)
     if scene.reconnects > before:
         result.notes.append(f"{scene.reconnects - before} client reconnects after errors")
     return result
+
+
+def _untouched(scene: Scene, result: Result) -> None:
+    for client in scene.clients:
+        result.broken += [f"{client.name}: {p}"[:160] for p in client.problems()]
 
 
 # -- the faults ------------------------------------------------------------------------------------
@@ -329,6 +369,17 @@ ROWS = [
     Row("MongoDB restarted empty", mongo_restart(empty=True)),
     Row("dropped slot (worker exits, supervisor restarts it)", dropped_slot),
     Row("user_key handover matrix (6 cases per trial)", handover, cases=len(HANDOVERS)),
+    Row(
+        f"hostile frames ({ATTACKS_PER_TRIAL} attacker connections per trial)",
+        hostile_frames,
+        untouched=True,
+    ),
+    Row(
+        f"revocation matrix ({len(REVOCATIONS)} cases per trial)",
+        revocation,
+        cases=len(REVOCATIONS),
+        untouched=True,
+    ),
 ]
 
 __all__ = ["DEADLINE", "ROWS", "Result", "Row", "Scene", "run_row", "table"]
