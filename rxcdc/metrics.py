@@ -75,7 +75,7 @@ def address_setting() -> str:
 
 
 class WorkerMetrics(Collector):
-    """The replication worker's metrics (docs/deployment.md, "Metrics").
+    """The replication worker's metrics (docs/deployment.md, "Metrics, status and alerts").
 
     The loop calls ``begin`` and ``end`` around each event (two clock reads, a few integer
     additions, no lock); a scrape reads the counters and the worker's anchors as they are and
