@@ -38,7 +38,6 @@ class Resyncs:
         self.connections = 0  # connections whose periodic check runs
         self.pending: dict[str, list[Request]] = {}  # channel label → waiting checks
         self.flusher: asyncio.Task[None] | None = None
-        self.queries = 0  # cache queries made (tests read it)
 
     def first_delay(self, interval: float) -> float:
         """Seconds before a new connection's first periodic check: anywhere in the interval."""
@@ -71,7 +70,6 @@ class Resyncs:
                     await self._query(label, merged, members)
 
     async def _query(self, label: str, merged: dict[Any, int], members: list[Request]) -> None:
-        self.queries += 1
         try:
             found = await sync_to_async(cache().anchors_behind, thread_sensitive=False)(
                 label, merged
