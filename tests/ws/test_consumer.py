@@ -111,7 +111,7 @@ async def test_snapshot_then_raw_sql_update_arrives_once_in_one_frame(live_worke
     # Frames for the room's own creation may still arrive (they committed after the snapshot's
     # LSN); the UPDATE is one transaction and must arrive whole, in one frame, once.
     update = await c.until(
-        lambda f: f["type"] == "update" and any(i["text"] == "raw" for i in f["instances"])
+        lambda f: f["type"] == "update" and any(i.get("text") == "raw" for i in f["instances"])
     )
     assert sorted(i["text"] for i in update["instances"]) == ["raw", "raw", "raw"]
     assert c.data() == await sync_to_async(recomputed)(ROOM, room.pk)
