@@ -135,7 +135,7 @@ class Attack:
         sock = Socket(url, f"http://127.0.0.1:{stack.port}")
         self.connections += 1
         try:
-            self._end(sock, self._attack(sock, authed, batch))
+            self._end(self._attack(sock, authed, batch))
         finally:
             sock.close()
 
@@ -166,12 +166,17 @@ class Attack:
                 return f"closed {sock.close_code}" if sock.wait_closed(5) else "! open"
         start = len(sock.frames)
         sock.send(json.dumps({"type": "ping"}))
-        # An authenticated socket answers pong; one still waiting for auth, unauthenticated.
-        if sock.wait(lambda f: f["type"] in ("pong", "error"), start, ANSWER_TIMEOUT) is None:
+        # The socket still works: pong, or (still waiting for auth) unauthenticated.
+        found = sock.wait(lambda f: f["type"] in ("pong", "error"), start, ANSWER_TIMEOUT)
+        if found is None:
             return f"closed {sock.close_code}" if sock.closed else "! no answer to ping"
+        answer = sock.frames[found][1]
+        expected = {"type": "pong"} if authed else {"type": "error", "code": "unauthenticated"}
+        if {k: answer.get(k) for k in expected} != expected:
+            return f"! ping answered {answer}"
         return "ok"
 
-    def _end(self, sock: Socket, how: str) -> None:
+    def _end(self, how: str) -> None:
         # docs/deployment.md: daphne drops a frame over its limit with the connection (1006/1009).
         dropped = ("dropped 1006 (over 1 MiB)", "dropped 1009 (over 1 MiB)")
         clean = how in ("ok", "closed 4401", "closed 4403", *dropped)
