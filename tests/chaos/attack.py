@@ -277,6 +277,9 @@ def revocation(scene: Any, result: Any, case: int) -> float:
         # Anything after the refusal, or after the bound, reached a user who had lost access.
         cut = min([since + REVOKED_WITHIN, *refusals])
         result.leaked += sum(1 for t, _f in sock.frames if t > cut)
+        # Within the bound, the re-check had not run yet: shown, not counted as leaked.
+        in_flight = sum(1 for t, _f in sock.frames if since < t < cut)
+        result.count("frames between revocation and refusal", in_flight)
         if sock.closed_at is None or sock.closed_at - since > REVOKED_WITHIN:
             result.broken.append(f"{name}: still open {REVOKED_WITHIN:.0f}s after the revocation")
             return since
