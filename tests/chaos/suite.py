@@ -4,7 +4,9 @@ One ``Row`` per fault; each trial connects (or keeps) clients, runs a write load
 fault, then writes a probe and measures how long until every client equals the database
 (``recovery``). After that the harness's strict ``settle`` judges clients and cache; the
 final states are also counted for rows lost (in the database, missing from a client) and
-leaked (another user's ``user_key`` note held by a client).
+leaked (another user's ``user_key`` note held by a client). The attack rows
+(``tests/chaos/attack.py``) count what their attacker or revoked sockets leaked, and fail the
+row through ``Result.broken`` for what no column shows.
 """
 
 from __future__ import annotations
