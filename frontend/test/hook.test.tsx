@@ -18,6 +18,9 @@ class RoomChannel extends StateChannel<Room | null, { greeting: string }> {
   constructor(room: number, options: ChannelOptions = {}) {
     super({ label: "testapp.RoomChannel", url: "ws://h/", schema: roomSchema }, `ws/room/${room}/`, options);
   }
+  post(text: string): Promise<number> {
+    return this.call<number>("post", { text });
+  }
 }
 
 const OK: ServerFrame = { type: "auth.ok", protocol: 1, channel: "testapp.RoomChannel", list: false, anchors: [1], user: 7 };
@@ -131,10 +134,12 @@ describe("useChannelState", () => {
 
   it("a channel created on every render (the seeds' quickstart) keeps one socket and its state", async () => {
     const s = sockets();
+    let latest: RoomChannel | null = null;
     function SeedRoom({ roomId }: { roomId: number }) {
       // as RxDjango's quickstart writes it: `channel = new ChatRoomChannel(roomName, token)`
       const channel = new RoomChannel(roomId, { socket: s.factory, token: "tok", backoff: { base: 100 } });
       const chatState = useChannelState(channel);
+      latest = channel;
       return (
         <div>
           <p data-testid="status">{chatState.status}</p>
@@ -157,6 +162,14 @@ describe("useChannelState", () => {
     expect(screen.getByTestId("status").textContent).toBe("live");
     expect(s.all.length).toBe(1);
     expect(s.last().sentOf("auth")).toEqual([{ type: "auth", token: "tok" }]);
+    // the channel of the latest render never connected: it reads and calls through the first
+    const posted = latest!.post("from a later render");
+    expect(s.last().sentOf("action")).toEqual([
+      { type: "action", id: "a1", action: "post", params: { text: "from a later render" } },
+    ]);
+    s.last().push({ type: "action.result", id: "a1", result: 12 });
+    await expect(posted).resolves.toBe(12);
+    expect([latest!.status, latest!.state?.messages.length]).toEqual(["live", 2]);
     // another room is another channel: the first one's socket closes after its linger
     view.rerender(
       <StrictMode>

@@ -72,6 +72,8 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
   // What dropped or refused the connection: kept through the next attempts until live, so a
   // page keeps saying why instead of flashing "connecting" and "loading" between them.
   private why: RxError | null = null;
+  // Set by `follow`: an equal channel already running, which this one stands in for.
+  private twin: StateChannel<S, R> | null = null;
   private lingering: ReturnType<typeof setTimeout> | null = null;
   private counter = 0;
 
@@ -101,33 +103,34 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
 
   /** The nested state: `null` (or `[]` for list channels) until the first snapshot. */
   get state(): S {
-    return this.snap.state;
+    return this.target.snap.state;
   }
 
   get status(): Status {
-    return this.snap.status;
+    return this.target.snap.status;
   }
 
   /** Why the status is not `live` (see `ChannelSnapshot.reason`); null when live. */
   get reason(): string | null {
-    return this.snap.reason;
+    return this.target.snap.reason;
   }
 
   /** The last error: a refused auth, a dropped socket, or a server `error` frame. */
   get error(): RxError | null {
-    return this.snap.error;
+    return this.target.snap.error;
   }
 
   /** Runtime variables set by the server (`set_runtime_var`). */
   get runtime(): Readonly<Partial<R>> {
-    return this.snap.runtime;
+    return this.target.snap.runtime;
   }
 
   /** State, status, error and runtime variables as one immutable value. */
-  readonly getSnapshot = (): ChannelSnapshot<S, R> => this.snap;
+  readonly getSnapshot = (): ChannelSnapshot<S, R> => this.target.snap;
 
   /** Call `listener` after every change; the first subscriber connects. */
   readonly subscribe = (listener: () => void): (() => void) => {
+    if (this.twin !== null) return this.twin.subscribe(listener);
     this.listeners.add(listener);
     if (this.lingering !== null) clearTimeout(this.lingering);
     this.lingering = null;
@@ -150,36 +153,56 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
     );
   }
 
+  /**
+   * Stand in for `other`, an equal channel (`sameAs`) already running: reads, subscriptions,
+   * actions and writes of this one go to it. `useChannelState` does this for a channel created
+   * on every render, so that calls on the latest one still reach the one socket.
+   */
+  follow(other: StateChannel<S, R>): void {
+    const target = other.target;
+    if (target !== this) this.twin = target;
+  }
+
+  private get target(): StateChannel<S, R> {
+    return this.twin ?? this;
+  }
+
   /** Open the connection (idempotent; also after `close()`). */
   connect(): void {
+    if (this.twin !== null) return this.twin.connect();
     this.connection.start();
   }
 
   /** Close the connection; pending actions and writes fail with `closed`. */
   close(): void {
+    if (this.twin !== null) return this.twin.close();
     this.connection.stop();
   }
 
   /** Connect again now, e.g. after logging in when the status is `unauthenticated`. */
   reconnect(): void {
+    if (this.twin !== null) return this.twin.reconnect();
     this.connection.stop();
     this.connection.start();
   }
 
   /** `broadcast_notification` payloads; returns an unsubscribe function. */
   onNotification(listener: (payload: unknown, anchor: Pk) => void): () => void {
+    if (this.twin !== null) return this.twin.onNotification(listener);
     this.notificationListeners.add(listener);
     return () => this.notificationListeners.delete(listener);
   }
 
   /** `system` messages (`manage.py rx_broadcast`); returns an unsubscribe function. */
   onSystem(listener: (message: string, source: string) => void): () => void {
+    if (this.twin !== null) return this.twin.onSystem(listener);
     this.systemListeners.add(listener);
     return () => this.systemListeners.delete(listener);
   }
 
   /** Call an `@action` with keyword (object) or positional (array) parameters. */
   protected call<T>(action: string, params: Record<string, unknown> | unknown[]): Promise<T> {
+    if (this.twin !== null) return this.twin.call<T>(action, params);
     const frame = { type: "action", id: this.nextId("a"), action, params };
     return this.connection
       .request("action", frame, this.timeout())
@@ -188,6 +211,7 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
 
   /** Optimistically apply `data` to a row and ask the server to save it. */
   protected writeSave(type: string, target: Target, data: Record<string, unknown>): Promise<WriteResult> {
+    if (this.twin !== null) return this.twin.writeSave(type, target, data);
     const pk = pkOf(target);
     const id = this.nextId("w");
     const row = this.store.row(type, pk);
@@ -206,6 +230,7 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
     field: string,
     data: Record<string, unknown>,
   ): Promise<WriteResult> {
+    if (this.twin !== null) return this.twin.writeCreate(type, parentType, parent, field, data);
     const id = this.nextId("w");
     const parentPk = pkOf(parent);
     const many = this.spec.schema.types[parentType]?.nested[field]?.[1] ?? true;
@@ -227,6 +252,7 @@ export class StateChannel<S, R extends object = Record<string, unknown>> {
 
   /** Optimistically hide a row and ask the server to delete it. */
   protected writeDelete(type: string, target: Target): Promise<WriteResult> {
+    if (this.twin !== null) return this.twin.writeDelete(type, target);
     const pk = pkOf(target);
     const id = this.nextId("w");
     this.store.addPending({ kind: "delete", id, key: keyOf(type, pk) });

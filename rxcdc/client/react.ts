@@ -11,8 +11,8 @@ const noSnapshot = (): null => null;
  * Subscribing opens the socket; the last unsubscribe closes it after `linger` ms, so StrictMode's
  * mount, unmount, mount sequence keeps one connection. A channel created on every render
  * (`new RoomChannel(roomId, token)` in the component) is replaced by the first one while it is
- * equal (`sameAs`: same class, URL and options), so it keeps one socket and its state; pass null
- * to render without one.
+ * equal (`sameAs`: same class, URL and options), so it keeps one socket and its state, and the
+ * new one forwards its actions and writes there (`follow`); pass null to render without one.
  */
 export function useChannelState<S, R extends object>(
   channel: StateChannel<S, R>,
@@ -25,6 +25,7 @@ export function useChannelState<S, R extends object>(
 ): ChannelSnapshot<S, R> | null {
   const kept = useRef(channel);
   if (channel && kept.current && channel !== kept.current && kept.current.sameAs(channel)) {
+    channel.follow(kept.current); // its actions and writes reach the running one
     channel = kept.current;
   } else {
     kept.current = channel;
