@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from typing import Any
 
@@ -281,9 +282,12 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
 
     async def _reauth_loop(self) -> None:
         interval = float(conf.get("RX_REAUTH_INTERVAL"))
+        # The first check falls anywhere in the interval: sockets opened together (a deploy, a
+        # Redis restart) would otherwise query the database together, every interval.
+        await asyncio.sleep(random.uniform(0, interval))
         while not self.closing:
-            await asyncio.sleep(interval)
             await self.reauthenticate()
+            await asyncio.sleep(interval)
 
     async def reauthenticate(self) -> None:
         """Check the credentials and ``has_permission`` again; close with 4401/4403 if gone."""
@@ -304,7 +308,19 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             self.user = self.channel.user
 
     async def rx_reauth(self, message: dict[str, Any]) -> None:
-        """The user's token or row changed: check at once."""
+        """The user's token or row changed, or a session logged out: check at once.
+
+        A logout names its session: Django flushes it only after telling us, so a check now
+        could still find it valid.
+        """
+        ended = message.get("ended_session")
+        if (
+            ended
+            and not self.credentials.get("token")
+            and ended == self.credentials.get("session_key")
+        ):
+            await self._refuse("unauthenticated", "logged out", protocol.CLOSE_UNAUTHENTICATED)
+            return
         await self.reauthenticate()
 
     async def _worker_status(self, up: bool) -> None:

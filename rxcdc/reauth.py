@@ -104,7 +104,7 @@ def _active(user: Any) -> bool:
 # -- signals: re-check at once ------------------------------------------------------------------
 
 
-def _tell(pk: Any) -> None:
+def _tell(pk: Any, **fields: Any) -> None:
     from channels.layers import get_channel_layer
 
     def send() -> None:
@@ -112,7 +112,7 @@ def _tell(pk: Any) -> None:
         if layer is None:
             return
         try:
-            async_to_sync(layer.group_send)(user_group(pk), {"type": "rx.reauth"})
+            async_to_sync(layer.group_send)(user_group(pk), {"type": "rx.reauth", **fields})
         except Exception as exc:  # the row change itself must not fail; the interval catches up
             log.warning("could not tell user %s's sockets to re-authenticate: %s", pk, exc)
 
@@ -132,7 +132,9 @@ def _user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if user is not None:
-        _tell(user.pk)
+        # Sent before logout() flushes the session: name it, or a re-check could still find it.
+        session = getattr(request, "session", None)
+        _tell(user.pk, ended_session=getattr(session, "session_key", None))
 
 
 def connect_signals() -> None:

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, user_logged_out
 from django.contrib.auth.models import User
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
+from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
 from tests.testapp.models import Message, Room
@@ -29,6 +30,25 @@ def room_and_user(name: str = "alice") -> tuple[Room, User, str]:
     room = Room.objects.create(name="r")
     user = User.objects.create(username=name)
     return room, user, Token.objects.create(user=user).key
+
+
+@sync_to_async
+def session_of(user: User) -> str:
+    """A logged-in session of ``user`` in the database; its key."""
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return str(session.session_key)
+
+
+def session_headers(key: str) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"cookie", f"sessionid={key}".encode()),
+        (b"origin", b"http://testserver"),
+        (b"host", b"testserver"),
+    ]
 
 
 async def live(c: Client, token: str | None = None) -> None:
@@ -76,24 +96,39 @@ async def test_a_flushed_session_closes_its_sockets(live_worker, settings):
     settings.RX_REAUTH_INTERVAL = 0.3
     room, user, _ = await room_and_user()
 
-    @sync_to_async
-    def login() -> str:
-        session = SessionStore()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
-        return str(session.session_key)
-
-    key = await login()
+    key = await session_of(user)
     url = f"/ws/room/{room.pk}/"
     c = Client(url)
-    headers = [(b"cookie", f"sessionid={key}".encode()), (b"origin", b"http://testserver")]
-    headers.append((b"host", b"testserver"))
-    c.comm = WebsocketCommunicator(application, url, headers=headers)
+    c.comm = WebsocketCommunicator(application, url, headers=session_headers(key))
     await live(c)
     await sync_to_async(Session.objects.filter(session_key=key).delete)()  # logged out elsewhere
     assert await refused(c) == ("unauthenticated", 4401)
+
+
+async def test_logging_out_closes_that_sessions_sockets_before_the_session_is_flushed(
+    live_worker, settings
+):
+    """``user_logged_out`` comes before ``logout()`` flushes the session: the socket must not
+    re-check and find it still valid (it stayed open until the next interval)."""
+    settings.RX_REAUTH_INTERVAL = 3600  # only the signal can close it in time
+    room, user, token = await room_and_user()
+    key = await session_of(user)
+    url = f"/ws/room/{room.pk}/"
+    c = Client(url)
+    c.comm = WebsocketCommunicator(application, url, headers=session_headers(key))
+    await live(c)
+    other = Client(url)  # the same user with a token: logging out of a browser leaves it be
+    await live(other, token)
+
+    @sync_to_async
+    def logged_out_not_yet_flushed() -> None:
+        request = HttpRequest()
+        request.session = SessionStore(key)
+        user_logged_out.send(sender=User, request=request, user=user)
+
+    await logged_out_not_yet_flushed()
+    assert await refused(c, timeout=5) == ("unauthenticated", 4401)
+    assert await other.comm.receive_nothing(0.5)  # still open, nothing refused
 
 
 async def test_losing_permission_closes_with_4403(live_worker, settings):
