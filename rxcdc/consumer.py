@@ -23,6 +23,7 @@ from rxcdc.fanout import SYSTEM_GROUP, channel_group
 from rxcdc.feeds import AnchorFeeds, Feed
 from rxcdc.keys import bad_write_keys
 from rxcdc.origin import has_cookie, is_allowed, origin_of
+from rxcdc.resync import resyncs
 from rxcdc.scope import UserScope
 from rxcdc.serialize import jsonable
 from rxcdc.writes import apply_write
@@ -355,6 +356,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
 
     async def _relist(self) -> None:
         """List channels: show anchors created while their ``anchor_created`` could be lost."""
+        await asyncio.sleep(resyncs().event_delay())  # every list socket of the process relists
         listed, _cut = await database_sync_to_async(self._initial_anchors)(
             self.channel, self.channel.url_kwargs
         )

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
+from django.db import connection
+from rest_framework.authtoken.models import Token
 
+from rxcdc import liveness
 from rxcdc.heat import WORKER_KEY, Heater
 from rxcdc.liveness import WorkerWatch
 from rxcdc.testing.services import RedisServer
+from rxcdc.testing.waiting import wait_until
+from tests.testapp.models import Board
+from tests.ws.conftest import Client
 
 
 @pytest.fixture
@@ -73,3 +82,58 @@ async def test_no_restart_is_reported_while_redis_keeps_running(own_redis):
     assert await watch.check() is True
     assert heard.restarts == 0
     assert heard.status == [True, False, True]
+
+
+@sync_to_async
+def owner_with_board() -> tuple[Any, str, Board]:
+    user = User.objects.create(username="lister")
+    return user, Token.objects.create(user=user).key, Board.objects.create(owner=user, title="b")
+
+
+@sync_to_async
+def applied_by_the_worker(slot: str) -> None:
+    """Wait until the worker acknowledged everything committed so far (it publishes first)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_current_wal_lsn()")
+        (now,) = cur.fetchone()
+
+        def caught_up() -> bool:
+            cur.execute(
+                "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots"
+                " WHERE slot_name = %s",
+                [now, slot],
+            )
+            row = cur.fetchone()
+            return bool(row and row[0])
+
+        wait_until(caught_up, "the worker acknowledged the last commit", 20)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_after_a_redis_restart_a_list_socket_rejoins_its_groups_and_shows_what_it_missed(
+    live_worker, settings
+):
+    user, token, board = await owner_with_board()
+    c = Client("/ws/boards/")
+    assert (await c.connect(token=token) or {})["type"] == "auth.ok"
+    await c.until(lambda f: f["type"] == "snapshot.end" and f["anchor"] == board.pk)
+    watch = liveness.watch()
+    (consumer,) = watch.listeners  # the socket's consumer, as the process's watch knows it
+    # What a Redis restart without persistence does to channels_redis's core layer: the groups
+    # are gone. (The pub/sub layer keeps them, but loses what was published meanwhile.)
+    for group in consumer.groups:
+        await consumer.channel_layer.group_discard(group, consumer.channel_name)
+    missed = await sync_to_async(Board.objects.create)(owner=user, title="while away")
+    await applied_by_the_worker(settings.RX_SLOT_NAME)
+    assert await c.comm.receive_nothing(0.3)  # its anchor_created went nowhere
+
+    watch.run_id = "the run before the restart"
+    await watch.check()  # reads the server's real run_id: a restart
+    added = await c.until(lambda f: f["type"] == "anchor.added")
+    assert added["anchor"] == missed.pk
+    await c.until(lambda f: f["type"] == "snapshot.end" and f["anchor"] == missed.pk)
+    # The anchors' groups are joined again: the next change arrives as an update.
+    await sync_to_async(Board.objects.filter(pk=board.pk).update)(title="after")
+    update = await c.until(lambda f: f["type"] == "update" and f["anchor"] == board.pk)
+    assert any(i.get("title") == "after" for i in update["instances"])
+    await c.close()
