@@ -7,9 +7,11 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import connections
+from django.db import connection, connections
 
+from rxcdc import conf
 from rxcdc.runner import open_stream, start_worker
+from rxcdc.testing.waiting import wait_until
 
 
 class LiveWorker:
@@ -49,6 +51,24 @@ class LiveWorker:
         """Hold the worker between events: what commits meanwhile is read only afterwards."""
         with self._gate:
             yield
+
+    def wait_applied(self, timeout: float = 20.0) -> None:
+        """Wait until the worker acknowledged every commit so far (it publishes before that)."""
+        slot = conf.get("RX_SLOT_NAME")
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_current_wal_lsn()")
+            (now,) = cur.fetchone()
+
+            def caught_up() -> bool:
+                cur.execute(
+                    "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots"
+                    " WHERE slot_name = %s",
+                    [now, slot],
+                )
+                row = cur.fetchone()
+                return bool(row and row[0])
+
+            wait_until(caught_up, "the worker acknowledged the last commit", timeout)
 
     def stop(self) -> None:
         """Stop the stream and wait for the thread."""

@@ -16,14 +16,12 @@ import pytest
 import redis
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
-from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from rxcdc import liveness
 from rxcdc.heat import WORKER_KEY, Heater
 from rxcdc.liveness import WorkerWatch
 from rxcdc.testing.services import RedisServer
-from rxcdc.testing.waiting import wait_until
 from tests.testapp.models import Board
 from tests.ws.conftest import Client
 
@@ -90,25 +88,6 @@ def owner_with_board() -> tuple[Any, str, Board]:
     return user, Token.objects.create(user=user).key, Board.objects.create(owner=user, title="b")
 
 
-@sync_to_async
-def applied_by_the_worker(slot: str) -> None:
-    """Wait until the worker acknowledged everything committed so far (it publishes first)."""
-    with connection.cursor() as cur:
-        cur.execute("SELECT pg_current_wal_lsn()")
-        (now,) = cur.fetchone()
-
-        def caught_up() -> bool:
-            cur.execute(
-                "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots"
-                " WHERE slot_name = %s",
-                [now, slot],
-            )
-            row = cur.fetchone()
-            return bool(row and row[0])
-
-        wait_until(caught_up, "the worker acknowledged the last commit", 20)
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_after_a_redis_restart_a_list_socket_rejoins_its_groups_and_shows_what_it_missed(
     live_worker, settings
@@ -124,7 +103,7 @@ async def test_after_a_redis_restart_a_list_socket_rejoins_its_groups_and_shows_
     for group in consumer.groups:
         await consumer.channel_layer.group_discard(group, consumer.channel_name)
     missed = await sync_to_async(Board.objects.create)(owner=user, title="while away")
-    await applied_by_the_worker(settings.RX_SLOT_NAME)
+    await sync_to_async(live_worker.wait_applied)()
     assert await c.comm.receive_nothing(0.3)  # its anchor_created went nowhere
 
     watch.run_id = "the run before the restart"
