@@ -74,6 +74,8 @@ def test_a_second_users_page_never_shows_the_first_users_checklist(stack, pages)
     ((secret,),) = stack.sql("SELECT id FROM checklist_task WHERE user_id = %s", [first.id])
     a.fill(f'[data-task-id="{secret}"] input[name=item]', "SECRET item")
     a.press(f'[data-task-id="{secret}"] input[name=item]', "Enter")
+    # The page's write commits on its own time: edit the item once it is there.
+    wait_until(lambda: stack.items(secret), "the page's item is committed", 30)
     stack.psql(f"UPDATE checklist_item SET text = 'SECRET edited' WHERE task_id = {secret}")
     stack.psql(f"INSERT INTO checklist_task (user_id, title) VALUES ({first.id}, 'SECRET two')")
     wait_items(a, secret, stack.items(secret))
