@@ -192,10 +192,18 @@ def _reverse_fk_attname(layer: Layer) -> str | None:
 
 
 _PRIMITIVES = (str, int, float, bool, type(None))
+_EXACT = frozenset(_PRIMITIVES)  # the common case, by exact type: no isinstance chain
 
 
 def jsonable(value: Any) -> Any:
     """Make a serializer value safe for BSON, msgpack and JSON (Decimal, UUID, dates → str)."""
+    kind = type(value)
+    if kind in _EXACT:
+        return value
+    if kind is dict:
+        return {str(k): v if type(v) in _EXACT else jsonable(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _EXACT else jsonable(v) for v in value]
     if isinstance(value, _PRIMITIVES):
         return value
     if isinstance(value, dict):

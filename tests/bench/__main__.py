@@ -35,7 +35,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5, help="repeats per benchmark (5)")
     parser.add_argument("--only", help="run only bench_<ONLY>")
     parser.add_argument("--no-write", action="store_true", help="do not update " + str(DOC))
+    parser.add_argument(
+        "--quick", action="store_true", help="shorter load steps (bench_worker (e): 5 s, not 30 s)"
+    )
     args = parser.parse_args()
+    if args.quick:
+        os.environ["RX_BENCH_QUICK"] = "1"
     os.environ["RX_BENCH"] = "1"  # tests/settings.py: no test app that disables table filtering
 
     names = sorted(

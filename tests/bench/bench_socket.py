@@ -121,7 +121,7 @@ def _single_row(fig: dict[str, list[float]], load: str, stream: str) -> list[Res
             fig["client.p50"],
             baseline=fig["stream.p50"],
             baseline_name=stream,
-            at_most=8,
+            at_most=4,
         ),
         Result(
             f"commit → client p99 ({load})",
@@ -129,7 +129,7 @@ def _single_row(fig: dict[str, list[float]], load: str, stream: str) -> list[Res
             fig["client.p99"],
             baseline=fig["stream.p99"],
             baseline_name=stream,
-            at_most=20,
+            at_most=10,
         ),
         Result("published → client p50 (channel layer, daphne, websocket)", "ms", fig["relay.p50"]),
         Result("published → client p99 (channel layer, daphne, websocket)", "ms", fig["relay.p99"]),
@@ -344,31 +344,37 @@ def _latency(
     content: a worker that lags reads rows as they are now, so a frame may carry a later text.
     """
     with tempfile.NamedTemporaryFile("r", suffix=".json") as commits_file:
+
+        def covered() -> dict[int, list[tuple[float, float, float, float]]]:
+            """Frame LSN → the transactions it carries (a run's frame carries several)."""
+            returned = dict(json.loads(Path(commits_file.name).read_text() or "[]"))
+            out: dict[int, list[tuple[float, float, float, float]]] = {}
+            for xid, got, published, done, frame in _chunk_times(timings).values():
+                if xid in returned:
+                    out.setdefault(frame, []).append((returned[xid], got, published, done))
+            return out
+
         received = asyncio.run(
-            _clients_during_writes(url, token, dsn, prefix, rows, commits_file.name)
+            _clients_during_writes(url, token, dsn, prefix, rows, commits_file.name, covered)
         )
-        returned = dict(json.load(commits_file))  # xid → when its commit returned
-    chunks = {
-        lsn: (returned[xid], got, published, done)
-        for lsn, (xid, got, published, done) in _chunk_times(timings).items()
-        if xid in returned
-    }
+        frames_of = covered()
+    chunks = [c for carried in frames_of.values() for c in carried]
     assert len(chunks) == TRANSACTIONS, f"the worker saw {len(chunks)} of {TRANSACTIONS}"
     client, relay = [], []
     for frames in received:
         delivered = 0
         for at, raw in frames:
             frame = json.loads(raw)
-            if frame["type"] != "update" or frame["lsn"] not in chunks:
+            if frame["type"] != "update" or frame["lsn"] not in frames_of:
                 continue
-            committed, _, published, _ = chunks[frame["lsn"]]
-            delivered += 1
-            client.append((at - committed) * 1000)
-            relay.append((at - published) * 1000)
+            for committed, _, published, _ in frames_of[frame["lsn"]]:
+                delivered += 1
+                client.append((at - committed) * 1000)
+                relay.append((at - published) * 1000)
         assert delivered == TRANSACTIONS, f"a client got {delivered} of {TRANSACTIONS} updates"
-    stream = [(got - committed) * 1000 for committed, got, _, _ in chunks.values()]
-    published = [(pub - committed) * 1000 for committed, _, pub, _ in chunks.values()]
-    busy = [(done - got) * 1000 for _, got, _, done in chunks.values()]
+    stream = [(got - committed) * 1000 for committed, got, _, _ in chunks]
+    published = [(pub - committed) * 1000 for committed, _, pub, _ in chunks]
+    busy = [(done - got) * 1000 for _, got, _, done in chunks]
     x = f"x{rows}:" if rows > 1 else ""
     fig.setdefault(x + "busy", []).append(statistics.median(busy))
     for name, values in (
@@ -382,9 +388,18 @@ def _latency(
 
 
 async def _clients_during_writes(
-    url: str, token: str, dsn: str, prefix: str, rows: int, commits_path: str
+    url: str,
+    token: str,
+    dsn: str,
+    prefix: str,
+    rows: int,
+    commits_path: str,
+    covered: Callable[[], dict[int, Any]],
 ) -> list[list[tuple[float, str]]]:
-    """Connect the clients, run the writer process, return each client's timed frames."""
+    """Connect the clients, run the writer process, return each client's timed frames.
+
+    Returns once every client has every frame ``covered()`` names (they may carry a run).
+    """
     sockets = [await _connect(url + f"{LIVE_ROOM}/") for _ in range(CLIENTS)]
     readers: list[asyncio.Future[None]] = []
     try:
@@ -410,9 +425,14 @@ async def _clients_during_writes(
         assert await writer.wait() == 0, "the writer failed"
         deadline = time.monotonic() + 30
         while True:
-            counts = [sum('"update"' in raw for _, raw in out) for out in received]
-            if min(counts) >= TRANSACTIONS:
+            frames = covered()
+            carried = sum(len(c) for c in frames.values())
+            got = [
+                {json.loads(raw)["lsn"] for _, raw in out if '"update"' in raw} for out in received
+            ]
+            if carried >= TRANSACTIONS and all(set(frames) <= lsns for lsns in got):
                 return received
+            counts = [len(lsns) for lsns in got]
             assert time.monotonic() < deadline, f"updates per client after 30 s: {counts}"
             await asyncio.sleep(0.05)  # polling for the last frames with a deadline
     finally:
@@ -450,14 +470,15 @@ def _percentile(values: list[float], pct: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
 
 
-def _chunk_times(timings: Path) -> dict[int, tuple[int, float, float, float]]:
-    """Commit LSN → (xid, when the chunk left the stream, was published, was done with)."""
+def _chunk_times(timings: Path) -> dict[int, tuple[int, float, float, float, int]]:
+    """Commit LSN → (xid, when the chunk left the stream, was published, was done with, and the
+    LSN of the frame that carried it: its own, or its run's last)."""
     out = {}
     for line in timings.read_text().splitlines():
         kind, *fields = line.split()
         if kind == "chunk":
-            xid, *times = fields[1:]
-            out[int(fields[0])] = (int(xid), *(float(t) for t in times))
+            got, published, done = (float(t) for t in fields[2:5])
+            out[int(fields[0])] = (int(fields[1]), got, published, done, int(fields[5]))
     return out
 
 
@@ -517,7 +538,7 @@ def _worker_main(timings_path: str) -> None:
     django.setup()
     from django.core.management import call_command
 
-    from replication.changes import Chunk
+    from replication.changes import Chunk, Run
     from rxcdc.fanout import Publisher
     from rxcdc.worker import Worker
 
@@ -531,15 +552,17 @@ def _worker_main(timings_path: str) -> None:
         return refused
 
     def timed_handle(self: Worker, event: Any, ack: Any) -> None:
-        if not isinstance(event, Chunk):
+        if not isinstance(event, Chunk | Run):
             handle(self, event, ack)
             return
         got, last_publish[0] = time.monotonic(), 0.0
         handle(self, event, ack)
         published = last_publish[0]  # when the layer had accepted the chunk's messages
         done = time.monotonic()  # cache written, acknowledged, housekeeping done
-        txn = event.transaction
-        out.write(f"chunk {txn.commit_lsn} {txn.xid} {got} {published} {done}\n")
+        frame = event.transaction.commit_lsn  # a run's frames carry its last commit LSN
+        for chunk in event.chunks if isinstance(event, Run) else (event,):
+            txn = chunk.transaction
+            out.write(f"chunk {txn.commit_lsn} {txn.xid} {got} {published} {done} {frame}\n")
 
     def timed_heat(self: Worker, requests: Any) -> None:
         started = time.monotonic()
