@@ -10,6 +10,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from rxcdc import conf
+from rxcdc.conf import rx_settings
 
 PUBSUB_LAYER = "channels_redis.pubsub.RedisPubSubChannelLayer"
 _NO_TIMEOUT_HINT = 'Use {"address": REDIS_URL, "socket_timeout": None} in CHANNEL_LAYERS hosts.'
@@ -18,22 +19,12 @@ _NO_TIMEOUT_HINT = 'Use {"address": REDIS_URL, "socket_timeout": None} in CHANNE
 @checks.register("rxcdc")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Settings rxcdc needs are present and well-formed."""
-    errors: list[checks.CheckMessage] = []
-    for name in ("RX_CACHE_TTL", "RX_HEAT_TIMEOUT", "RX_HEARTBEAT_INTERVAL"):
-        value = conf.get(name)
-        if not isinstance(value, int | float) or value <= 0:
-            errors.append(
-                checks.Error(
-                    f"{name} must be a positive number of seconds, not {value!r}", id="rxcdc.E010"
-                )
-            )
-    chunk = conf.get("RX_CHUNK_SIZE")
-    if not isinstance(chunk, int) or chunk < 1:
-        errors.append(
-            checks.Error(
-                f"RX_CHUNK_SIZE must be a positive integer, not {chunk!r}", id="rxcdc.E011"
-            )
-        )
+    wrong = conf.problems()
+    errors: list[checks.CheckMessage] = [
+        checks.Error(problem, id=check_id, hint="See docs/settings.md.")
+        for _name, problem, check_id in wrong
+    ]
+    wrong_names = {name for name, _, _ in wrong}
     layers = getattr(settings, "CHANNEL_LAYERS", {}).get("default")
     backend = str((layers or {}).get("BACKEND", ""))
     if not layers:
@@ -63,20 +54,24 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
         )
         errors += _socket_timeout_warnings(layers)
-    alias = conf.get("RX_DATABASE")
-    db = settings.DATABASES.get(alias)
-    if db is None or "postgresql" not in db.get("ENGINE", ""):
-        errors.append(
-            checks.Error(f"RX_DATABASE {alias!r} must be a PostgreSQL database", id="rxcdc.E014")
-        )
-    for url, name, schemes in (
-        (conf.mongo_url(), "RX_MONGO_URL/MONGO_URL", ("mongodb",)),
-        (conf.redis_url(), "RX_REDIS_URL/REDIS_URL", ("redis", "rediss", "unix")),
-    ):
-        if url.split(":", 1)[0].split("+", 1)[0] not in schemes:
+    if "RX_DATABASE" not in wrong_names:
+        alias = rx_settings.DATABASE
+        db = settings.DATABASES.get(alias)
+        if db is None or "postgresql" not in db.get("ENGINE", ""):
             errors.append(
-                checks.Error(f"{name} is not a {schemes[0]} URL: {url!r}", id="rxcdc.E015")
+                checks.Error(
+                    f"RX_DATABASE {alias!r} must be a PostgreSQL database", id="rxcdc.E014"
+                )
             )
+    if not wrong_names & {"RX_MONGO_URL", "RX_REDIS_URL"}:
+        for url, name, schemes in (
+            (conf.mongo_url(), "RX_MONGO_URL/MONGO_URL", ("mongodb",)),
+            (conf.redis_url(), "RX_REDIS_URL/REDIS_URL", ("redis", "rediss", "unix")),
+        ):
+            if url.split(":", 1)[0].split("+", 1)[0] not in schemes:
+                errors.append(
+                    checks.Error(f"{name} is not a {schemes[0]} URL: {url!r}", id="rxcdc.E015")
+                )
     return errors
 
 
@@ -135,7 +130,7 @@ def check_hooks(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMess
 
     channels = all_channels()
     try:
-        routes = every_route(channels, conf.get("RX_WEBSOCKET_URLCONF"))
+        routes = every_route(channels, rx_settings.WEBSOCKET_URLCONF)
     except Exception:
         # Finding routes may import ASGI_APPLICATION: whatever fails there is makefrontend's to
         # report (it names the cause); it must not stop `migrate` or `runserver`.
@@ -183,11 +178,11 @@ def check_database(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     )
     from replication.slot import preflight
 
-    if not getattr(settings, "RX_CHECK_DATABASE", True) or check_settings():
+    if not rx_settings.CHECK_DATABASE or check_settings():
         return []
     found: list[checks.CheckMessage] = []
     try:
-        preflight(conf.replication_dsn(), conf.get("RX_SLOT_NAME"), wait=PREFLIGHT_WAIT)
+        preflight(conf.replication_dsn(), rx_settings.SLOT_NAME, wait=PREFLIGHT_WAIT)
     except SlotInUse:
         pass  # a worker is running: that is what we want
     except PluginUnverified as exc:
@@ -416,20 +411,14 @@ def check_method_fields(app_configs: Any = None, **kwargs: Any) -> list[checks.C
 
 @checks.register("rxcdc")
 def check_socket_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Re-authentication, worker watch and allowed origins of the websocket side."""
+    """Re-authentication interval and allowed origins of the websocket side."""
     from rxcdc.origin import normalize
 
     errors: list[checks.CheckMessage] = []
-    for name in ("RX_REAUTH_INTERVAL", "RX_WORKER_CHECK_INTERVAL"):
-        value = conf.get(name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            errors.append(
-                checks.Error(
-                    f"{name} must be a positive number of seconds, not {value!r}", id="rxcdc.E030"
-                )
-            )
-    reauth = conf.get("RX_REAUTH_INTERVAL")
-    if isinstance(reauth, int | float) and reauth > 60:
+    # A value of the wrong kind is check_settings' to report (rxcdc.E030).
+    wrong = {name for name, _, _ in conf.problems()}
+    reauth = None if "RX_REAUTH_INTERVAL" in wrong else rx_settings.REAUTH_INTERVAL
+    if reauth is not None and reauth > 60:
         errors.append(
             checks.Warning(
                 f"RX_REAUTH_INTERVAL is {reauth} s: a revoked user keeps their open sockets "
@@ -438,7 +427,7 @@ def check_socket_settings(app_configs: Any = None, **kwargs: Any) -> list[checks
                 hint="Keep it at 60 s or less.",
             )
         )
-    origins = conf.get("RX_ALLOWED_ORIGINS")
+    origins = rx_settings.ALLOWED_ORIGINS
     if origins is not None:
         entries = [origins] if isinstance(origins, str) else origins
         bad = [

@@ -8,6 +8,7 @@ import redis
 
 from rxcdc import conf
 from rxcdc.cache import Cache
+from rxcdc.conf import rx_settings
 from rxcdc.heat import Heater
 
 __all__ = ["cache", "heater"]
@@ -16,7 +17,7 @@ __all__ = ["cache", "heater"]
 @functools.cache
 def cache() -> Cache:
     """The cache, read by consumers (only the worker writes it)."""
-    return Cache(conf.mongo_url(), conf.get("RX_MONGO_DB"))
+    return Cache(conf.mongo_url(), rx_settings.MONGO_DB)
 
 
 @functools.cache

@@ -11,104 +11,127 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 
-def _seconds(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        return "must be a positive number of seconds"
-    return None
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float)
 
 
-def _count(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        return "must be a positive integer"
-    return None
+def _integer(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int)
 
 
-def _rate(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        return "must be a positive number (frames per second)"
-    return None
+@dataclass(frozen=True)
+class Kind:
+    """What a setting's value must be: ``ok(value)``, said as ``what``; ``coerce`` once ok."""
+
+    what: str
+    ok: Callable[[Any], bool]
+    coerce: Callable[[Any], Any] = lambda value: value
 
 
-def _text(value: Any) -> str | None:
-    return None if isinstance(value, str) and value else "must be a non-empty string"
-
-
-def _optional_text(value: Any) -> str | None:
-    return None if value is None or isinstance(value, str) else "must be a string or None"
-
-
-def _flag(value: Any) -> str | None:
-    return None if isinstance(value, bool) else "must be True or False"
-
-
-def _slot(value: Any) -> str | None:
-    # Postgres accepts only these in a replication slot's name.
-    if isinstance(value, str) and re.fullmatch(r"[a-z0-9_]{1,63}", value):
-        return None
-    return "must be 1-63 lower-case letters, digits or underscores (a slot name)"
-
-
-def _optional_port(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, bool) and isinstance(value, int) and 0 <= value <= 65535:
-        return None
-    return "must be a TCP port (0-65535; 0: any free one) or None"
-
-
-def _anything(value: Any) -> str | None:
-    return None
+SECONDS = Kind("a positive number of seconds", lambda v: _number(v) and v > 0, float)
+RATE = Kind("a positive number (per second)", lambda v: _number(v) and v > 0, float)
+COUNT = Kind("a positive integer", lambda v: _integer(v) and v >= 1)
+TEXT = Kind("a non-empty string", lambda v: isinstance(v, str) and bool(v))
+OPTIONAL_TEXT = Kind("a string or None", lambda v: v is None or isinstance(v, str))
+FLAG = Kind("True or False", lambda v: isinstance(v, bool))
+# Postgres accepts only these in a replication slot's name.
+SLOT = Kind(
+    "1-63 lower-case letters, digits or underscores (a slot name)",
+    lambda v: isinstance(v, str) and re.fullmatch(r"[a-z0-9_]{1,63}", v) is not None,
+)
+PORT = Kind(
+    "a TCP port (0-65535; 0: any free one) or None",
+    lambda v: v is None or (_integer(v) and 0 <= v <= 65535),
+)
+ANY = Kind("anything", lambda v: True)
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One ``RX_`` setting: its default, the check of its value (a problem text or None), its id."""
+    """One ``RX_`` setting: its default, its ``Kind`` and the id of the check that reports it."""
 
     default: Any
-    problem: Callable[[Any], str | None] = _anything
+    kind: Kind = ANY
     check_id: str = "rxcdc.E010"
+
+    def problem(self, name: str, value: Any) -> str | None:
+        """What is wrong with ``value`` for setting ``name`` (None: nothing)."""
+        if self.kind.ok(value):
+            return None
+        return f"{name} must be {self.kind.what}, not {value!r}"
 
 
 SETTINGS: dict[str, Setting] = {
-    "RX_DATABASE": Setting("default", _text),
-    "RX_SCHEMA": Setting("public", _text),
-    "RX_SLOT_NAME": Setting("rxcdc", _slot),
-    "RX_MONGO_URL": Setting(None, _optional_text),  # else MONGO_URL, then mongodb://localhost
-    "RX_MONGO_DB": Setting("rxcdc", _text),
-    "RX_REDIS_URL": Setting(None, _optional_text),  # else REDIS_URL, then redis://localhost
-    "RX_CACHE_TTL": Setting(300.0, _seconds),
-    "RX_HEAT_TIMEOUT": Setting(10.0, _seconds),
-    "RX_CHUNK_SIZE": Setting(2000, _count, "rxcdc.E011"),
-    "RX_HEARTBEAT_INTERVAL": Setting(5.0, _seconds),
-    "RX_LOG_INTERVAL": Setting(10.0, _seconds),
-    "RX_AUTH_TIMEOUT": Setting(10.0, _seconds),
-    "RX_MAX_FRAME_BYTES": Setting(65536, _count, "rxcdc.E011"),
-    "RX_RATE_LIMIT": Setting(50.0, _rate),  # frames per second per connection
-    "RX_RATE_BURST": Setting(200, _count, "rxcdc.E011"),
-    "RX_MAX_ANCHORS": Setting(1000, _count, "rxcdc.E011"),
-    "RX_RESYNC_INTERVAL": Setting(30.0, _seconds),  # between a connection's checks for losses
-    "RX_REAUTH_INTERVAL": Setting(30.0, _seconds, "rxcdc.E030"),
-    "RX_WORKER_CHECK_INTERVAL": Setting(2.0, _seconds, "rxcdc.E030"),
+    "RX_DATABASE": Setting("default", TEXT),
+    "RX_SCHEMA": Setting("public", TEXT),
+    "RX_SLOT_NAME": Setting("rxcdc", SLOT),
+    "RX_MONGO_URL": Setting(None, OPTIONAL_TEXT),  # else MONGO_URL, then mongodb://localhost
+    "RX_MONGO_DB": Setting("rxcdc", TEXT),
+    "RX_REDIS_URL": Setting(None, OPTIONAL_TEXT),  # else REDIS_URL, then redis://localhost
+    "RX_CACHE_TTL": Setting(300.0, SECONDS),
+    "RX_HEAT_TIMEOUT": Setting(10.0, SECONDS),
+    "RX_CHUNK_SIZE": Setting(2000, COUNT, "rxcdc.E011"),
+    "RX_HEARTBEAT_INTERVAL": Setting(5.0, SECONDS),
+    "RX_LOG_INTERVAL": Setting(10.0, SECONDS),
+    "RX_AUTH_TIMEOUT": Setting(10.0, SECONDS),
+    "RX_MAX_FRAME_BYTES": Setting(65536, COUNT, "rxcdc.E011"),
+    "RX_RATE_LIMIT": Setting(50.0, RATE),  # frames per second per connection
+    "RX_RATE_BURST": Setting(200, COUNT, "rxcdc.E011"),
+    "RX_MAX_ANCHORS": Setting(1000, COUNT, "rxcdc.E011"),
+    "RX_RESYNC_INTERVAL": Setting(30.0, SECONDS),  # between a connection's checks for losses
+    "RX_REAUTH_INTERVAL": Setting(30.0, SECONDS, "rxcdc.E030"),
+    "RX_WORKER_CHECK_INTERVAL": Setting(2.0, SECONDS, "rxcdc.E030"),
     # Full origins; None: the socket's own plus CSRF_TRUSTED_ORIGINS (checked by rxcdc.E031).
     "RX_ALLOWED_ORIGINS": Setting(None),
-    "RX_LEASE_TIMEOUT": Setting(10.0, _seconds),
-    "RX_METRICS_PORT": Setting(None, _optional_port, "rxcdc.E011"),  # the worker's /metrics
-    "RX_METRICS_ADDRESS": Setting("0.0.0.0", _text),
-    "RX_CHECK_DATABASE": Setting(True, _flag),
-    "RX_FRONTEND_DIR": Setting(None, _optional_text),
-    "RX_WEBSOCKET_URL": Setting("", _optional_text),
+    "RX_LEASE_TIMEOUT": Setting(10.0, SECONDS),
+    "RX_METRICS_PORT": Setting(None, PORT, "rxcdc.E011"),  # the worker's /metrics
+    "RX_METRICS_ADDRESS": Setting("0.0.0.0", TEXT),
+    "RX_CHECK_DATABASE": Setting(True, FLAG),
+    "RX_FRONTEND_DIR": Setting(None, OPTIONAL_TEXT),
+    "RX_WEBSOCKET_URL": Setting("", OPTIONAL_TEXT),
     "RX_WEBSOCKET_URLCONF": Setting(None),  # a module path or a list of them
     "RX_TS_TYPES": Setting({}),
-    "RX_FRONTEND_REACT": Setting(True, _flag),
+    "RX_FRONTEND_REACT": Setting(True, FLAG),
 }
 
 
 class RxSettings:
-    """rxcdc's settings as attributes without the ``RX_`` prefix: ``rx_settings.CACHE_TTL``.
+    """rxcdc's settings as typed attributes without the ``RX_`` prefix: ``rx_settings.CACHE_TTL``.
 
-    Read from Django's settings at each access (tests override them); a value that fails its
-    check raises ``ImproperlyConfigured`` naming the setting (``manage.py check`` lists them all).
+    Read from Django's settings at each access (tests override them) and coerced (seconds are
+    floats); a value of the wrong kind raises ``ImproperlyConfigured`` naming the setting.
+    ``manage.py check`` reports every such value at start (``problems()``).
     """
+
+    DATABASE: str
+    SCHEMA: str
+    SLOT_NAME: str
+    MONGO_URL: str | None
+    MONGO_DB: str
+    REDIS_URL: str | None
+    CACHE_TTL: float
+    HEAT_TIMEOUT: float
+    CHUNK_SIZE: int
+    HEARTBEAT_INTERVAL: float
+    LOG_INTERVAL: float
+    AUTH_TIMEOUT: float
+    MAX_FRAME_BYTES: int
+    RATE_LIMIT: float
+    RATE_BURST: int
+    MAX_ANCHORS: int
+    RESYNC_INTERVAL: float
+    REAUTH_INTERVAL: float
+    WORKER_CHECK_INTERVAL: float
+    ALLOWED_ORIGINS: Any
+    LEASE_TIMEOUT: float
+    METRICS_PORT: int | None
+    METRICS_ADDRESS: str
+    CHECK_DATABASE: bool
+    FRONTEND_DIR: str | None
+    WEBSOCKET_URL: str
+    WEBSOCKET_URLCONF: Any
+    TS_TYPES: dict[str, str]
+    FRONTEND_REACT: bool
 
     def __getattr__(self, attr: str) -> Any:
         name = f"RX_{attr}"
@@ -116,42 +139,36 @@ class RxSettings:
         if spec is None:
             raise AttributeError(f"no rxcdc setting {name}")
         value = getattr(settings, name, spec.default)
-        problem = spec.problem(value)
+        problem = spec.problem(name, value)
         if problem is not None:
-            raise ImproperlyConfigured(f"{name} {problem}, not {value!r} (docs/settings.md)")
-        return value
+            raise ImproperlyConfigured(f"{problem} (docs/settings.md)")
+        return spec.kind.coerce(value)
 
 
 rx_settings = RxSettings()
 
 
 def problems() -> list[tuple[str, str, str]]:
-    """(setting, what is wrong, check id) for every ``RX_`` setting whose value is invalid."""
+    """(setting, what is wrong, check id) for every ``RX_`` setting of the wrong kind."""
     out = []
     for name, spec in SETTINGS.items():
-        value = getattr(settings, name, spec.default)
-        problem = spec.problem(value)
+        problem = spec.problem(name, getattr(settings, name, spec.default))
         if problem is not None:
-            out.append((name, f"{name} {problem}, not {value!r}", spec.check_id))
+            out.append((name, problem, spec.check_id))
     return out
-
-
-def get(name: str) -> Any:
-    """Return setting ``name`` or its default."""
-    return getattr(settings, name, SETTINGS[name].default)
 
 
 def mongo_url() -> str:
     """The MongoDB URL: ``RX_MONGO_URL``, ``MONGO_URL`` or a local default."""
     return str(
-        get("RX_MONGO_URL") or getattr(settings, "MONGO_URL", None) or "mongodb://localhost:27017"
+        rx_settings.MONGO_URL or getattr(settings, "MONGO_URL", None) or "mongodb://localhost:27017"
     )
 
 
 def redis_url() -> str:
     """The Redis URL for heat requests and liveness keys."""
     return str(
-        get("RX_REDIS_URL") or getattr(settings, "REDIS_URL", None) or "redis://localhost:6379/0"
+        rx_settings.REDIS_URL or getattr(settings, "REDIS_URL", None) or "redis://localhost:6379/0"
     )
 
 
@@ -174,7 +191,7 @@ def replication_dsn() -> str:
     """libpq DSN of the database whose WAL the worker reads (``RX_DATABASE``)."""
     from django.db import connections
 
-    params = connections[get("RX_DATABASE")].get_connection_params()
+    params = connections[rx_settings.DATABASE].get_connection_params()
     keys = {
         "host": "host",
         "port": "port",

@@ -16,9 +16,10 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 
-from rxcdc import conf, hooks, liveness, metrics, protocol, reauth
+from rxcdc import hooks, liveness, metrics, protocol, reauth
 from rxcdc.actions import ActionError, run_action
 from rxcdc.clients import cache
+from rxcdc.conf import rx_settings
 from rxcdc.fanout import SYSTEM_GROUP, channel_group
 from rxcdc.feeds import AnchorFeeds, Feed
 from rxcdc.keys import bad_write_keys
@@ -66,7 +67,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
     async def connect(self) -> None:
         """Accept, check the Origin, then wait for the auth frame (closed after RX_AUTH_TIMEOUT)."""
         self.channel = None
-        self.tokens, self.refilled = float(conf.get("RX_RATE_BURST")), time.monotonic()
+        self.tokens, self.refilled = float(rx_settings.RATE_BURST), time.monotonic()
         await self.accept()
         origin = origin_of(self.scope)
         if origin is not None and not is_allowed(origin, self.scope):
@@ -117,7 +118,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         if not self._take_token():
             await self.send_frame(protocol.error("rate_limited", "too many frames; slow down"))
             return
-        limit = int(conf.get("RX_MAX_FRAME_BYTES"))
+        limit = rx_settings.MAX_FRAME_BYTES
         size = frame_bytes(text_data, bytes_data)
         if size > limit:
             message = f"frame of {size} bytes exceeds {limit}"
@@ -147,7 +148,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
     def _take_token(self) -> bool:
         """Token bucket: ``RX_RATE_LIMIT`` frames/s with bursts of ``RX_RATE_BURST``."""
         now = time.monotonic()
-        rate, burst = float(conf.get("RX_RATE_LIMIT")), float(conf.get("RX_RATE_BURST"))
+        rate, burst = rx_settings.RATE_LIMIT, rx_settings.RATE_BURST
         self.tokens = min(burst, self.tokens + (now - self.refilled) * rate)
         self.refilled = now
         if self.tokens < 1:
@@ -156,7 +157,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         return True
 
     async def _auth_deadline(self) -> None:
-        await asyncio.sleep(float(conf.get("RX_AUTH_TIMEOUT")))
+        await asyncio.sleep(rx_settings.AUTH_TIMEOUT)
         if self.channel is None:
             await self._refuse("timeout", "no auth frame in time", protocol.CLOSE_TIMEOUT)
 
@@ -257,7 +258,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             }
         )
         if cut:
-            limit = conf.get("RX_MAX_ANCHORS")
+            limit = rx_settings.MAX_ANCHORS
             await self.send_frame(
                 protocol.error(
                     "too_many_anchors", f"only the first {limit} anchors are shown (RX_MAX_ANCHORS)"
@@ -282,7 +283,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
     # -- revocation and worker status ------------------------------------------------------------
 
     async def _reauth_loop(self) -> None:
-        interval = float(conf.get("RX_REAUTH_INTERVAL"))
+        interval = rx_settings.REAUTH_INTERVAL
         # The first check falls anywhere in the interval: sockets opened together (a deploy, a
         # Redis restart) would otherwise query the database together, every interval.
         await asyncio.sleep(random.uniform(0, interval))
@@ -360,7 +361,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         listed, _cut = await database_sync_to_async(self._initial_anchors)(
             self.channel, self.channel.url_kwargs
         )
-        limit = int(conf.get("RX_MAX_ANCHORS"))
+        limit = rx_settings.MAX_ANCHORS
         for pk in listed:
             if len(self.feeds) >= limit:
                 break
@@ -379,7 +380,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
 
     def _initial_anchors(self, channel: Any, kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
         """List channels: the anchors to show, and whether ``RX_MAX_ANCHORS`` cut the list."""
-        limit = int(conf.get("RX_MAX_ANCHORS"))
+        limit = rx_settings.MAX_ANCHORS
         qs = channel.list_instances(channel.user, **kwargs)
         pks = list(qs.values_list("pk", flat=True)[: limit + 1])
         return pks[:limit], len(pks) > limit

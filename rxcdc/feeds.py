@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
-from rxcdc import conf, protocol
+from rxcdc import protocol
 from rxcdc.clients import cache, heater
+from rxcdc.conf import rx_settings
 from rxcdc.fanout import anchor_group
 from rxcdc.heat import HeatRequest
 from rxcdc.resync import resyncs
@@ -134,7 +135,7 @@ class AnchorFeeds:
         self.heat_waiters[key] = waiter
         ttl = self._ttl()
         request = HeatRequest(self.label, key, self.channel_name)
-        deadline = asyncio.get_running_loop().time() + float(conf.get("RX_HEAT_TIMEOUT"))
+        deadline = asyncio.get_running_loop().time() + rx_settings.HEAT_TIMEOUT
         try:
             # Asked again until answered: a worker killed after taking the request, or a reply
             # lost in the channel layer, must not leave the anchor unloaded. Answering twice is
@@ -156,7 +157,7 @@ class AnchorFeeds:
                 "is `manage.py rx_replicate` running?",
                 self.label,
                 key,
-                conf.get("RX_HEAT_TIMEOUT"),
+                rx_settings.HEAT_TIMEOUT,
             )
             await self.send_frame(
                 protocol.error(
@@ -178,7 +179,7 @@ class AnchorFeeds:
 
     def _ttl(self) -> float:
         ttl = self.channel_class.cache_ttl()
-        return float(ttl if ttl is not None else conf.get("RX_CACHE_TTL"))
+        return float(ttl if ttl is not None else rx_settings.CACHE_TTL)
 
     async def _keep_alive(self) -> None:
         # A crashed server stops refreshing: the worker cools its anchors after the TTL.
@@ -193,7 +194,7 @@ class AnchorFeeds:
         # The prev_lsn chain notices a lost update at the anchor's next one; when nothing
         # follows (or the lost message was the reset of a cooled anchor), only the cache can
         # tell that the client is behind: the worker writes it after every publish.
-        interval = float(conf.get("RX_RESYNC_INTERVAL"))
+        interval = rx_settings.RESYNC_INTERVAL
         checks = resyncs()
         checks.connections += 1
         try:

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import connections
 
-from rxcdc import conf
+from rxcdc.conf import rx_settings
 from rxcdc.layers import Layer
 from rxcdc.serialize import Row
 
@@ -84,7 +84,7 @@ class IdentityIndex:
         return loader
 
     def _fill(self, table: str, pks: list[Any]) -> None:
-        connection = connections[conf.get("RX_DATABASE")]
+        connection = connections[rx_settings.DATABASE]
         quote = connection.ops.quote_name
         columns = self.columns[table]
         pk_column = self._pk_columns[table]

@@ -9,20 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from django.conf import settings
-
 from replication.errors import ConnectionLost
 from replication.leader import SlotLock
 
-__all__ = ["DEFAULT_TIMEOUT", "Lease", "timeout"]
-
-# Seconds a worker may go without renewing before a standby takes over (RX_LEASE_TIMEOUT).
-DEFAULT_TIMEOUT = 10.0
-
-
-def timeout() -> float:
-    """``RX_LEASE_TIMEOUT`` in seconds (``DEFAULT_TIMEOUT`` unless set)."""
-    return float(getattr(settings, "RX_LEASE_TIMEOUT", DEFAULT_TIMEOUT))
+__all__ = ["Lease"]
 
 
 class Lease:

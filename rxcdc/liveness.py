@@ -16,8 +16,8 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from rxcdc import conf
 from rxcdc.clients import heater
+from rxcdc.conf import rx_settings
 from rxcdc.heat import Heater
 
 __all__ = ["WorkerWatch", "watch"]
@@ -98,7 +98,7 @@ class WorkerWatch:
                 raise
             except Exception as exc:  # Redis away: say nothing until it answers again
                 log.warning("cannot read the worker's liveness key: %s", exc)
-            await asyncio.sleep(float(conf.get("RX_WORKER_CHECK_INTERVAL")))
+            await asyncio.sleep(rx_settings.WORKER_CHECK_INTERVAL)
 
 
 _WATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WorkerWatch] = (

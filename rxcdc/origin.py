@@ -13,7 +13,7 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
-from rxcdc import conf
+from rxcdc.conf import rx_settings
 
 __all__ = [
     "OriginValidator",
@@ -91,7 +91,7 @@ def request_origin(scope: dict[str, Any]) -> str | None:
 
 def allowed_origins(scope: dict[str, Any]) -> list[str]:
     """``RX_ALLOWED_ORIGINS`` if set; else the socket's own origin and ``CSRF_TRUSTED_ORIGINS``."""
-    configured = conf.get("RX_ALLOWED_ORIGINS")
+    configured = rx_settings.ALLOWED_ORIGINS
     if configured is not None:
         return list(configured)
     own = request_origin(scope)

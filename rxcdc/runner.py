@@ -15,10 +15,11 @@ from replication.stream import ReplicationStream
 from rxcdc import conf
 from rxcdc.cache import Cache
 from rxcdc.channels import StateChannel
+from rxcdc.conf import rx_settings
 from rxcdc.fanout import Publisher
 from rxcdc.heat import Heater
 from rxcdc.isolation import TRANSIENT, service
-from rxcdc.lease import Lease, timeout
+from rxcdc.lease import Lease
 from rxcdc.sinks import registered
 from rxcdc.tables import identities, resolve
 from rxcdc.worker import Worker
@@ -38,7 +39,7 @@ def start_worker(
     Waits for MongoDB if it is not up yet (one log line per attempt, backoff up to 10 s).
     ``on_outage``: hooks told of every failed attempt, from this wait on (``Worker.on_outage``).
     """
-    cache = Cache(conf.mongo_url(), conf.get("RX_MONGO_DB"))
+    cache = Cache(conf.mongo_url(), rx_settings.MONGO_DB)
     heater = Heater(redis.Redis.from_url(conf.redis_url()))
     worker = Worker(cache, heater, Publisher(), channels, sinks=registered())
     worker.on_outage.extend(on_outage)
@@ -82,8 +83,8 @@ def open_stream(
     when streaming cannot start (``SlotInUse`` naming the active worker, unless ``standby``
     waits for it to stop).
     """
-    dsn, slot = conf.replication_dsn(), conf.get("RX_SLOT_NAME")
-    lock = SlotLock(dsn, slot, lease=timeout())
+    dsn, slot = conf.replication_dsn(), rx_settings.SLOT_NAME
+    lock = SlotLock(dsn, slot, lease=rx_settings.LEASE_TIMEOUT)
     lock.acquire(wait=standby)
     if lock.fenced:
         log.warning(
@@ -104,11 +105,11 @@ def open_stream(
         dsn,
         slot,
         configure_tables(worker),
-        chunk_size=int(conf.get("RX_CHUNK_SIZE")),
+        chunk_size=rx_settings.CHUNK_SIZE,
         # A worker that falls behind applies what is waiting in runs of whole transactions
         # (rxcdc.worker): one re-read per layer and one message per anchor for all of them.
-        run_changes=int(conf.get("RX_CHUNK_SIZE")),
-        heartbeat_interval=float(conf.get("RX_HEARTBEAT_INTERVAL")),
+        run_changes=rx_settings.CHUNK_SIZE,
+        heartbeat_interval=rx_settings.HEARTBEAT_INTERVAL,
         idle_tick=idle_tick,
         # Reconnect soon after a Postgres restart (the default backoff grows to 30 s).
         backoff_max=5.0,
@@ -163,5 +164,5 @@ def configure_tables(worker: Worker) -> list[tuple[str, str]]:
         (identity,) = relations
         if identity.columns and not identity.carries(pk_column):
             router.identity.track(db_table, identity.columns, pk_column)
-    schema = conf.get("RX_SCHEMA")
+    schema = rx_settings.SCHEMA
     return [(found[t].schema, found[t].name) if t in found else (schema, t) for t in wanted]

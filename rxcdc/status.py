@@ -18,6 +18,7 @@ from replication.changes import format_lsn
 from replication.leader import Holder, lock_holder
 from replication.slot import SlotStatus, slot_status
 from rxcdc import conf
+from rxcdc.conf import rx_settings
 from rxcdc.heat import WORKER_KEY
 
 __all__ = ["NOT_STREAMING", "STREAMING", "UNKNOWN", "Report", "report"]
@@ -45,7 +46,7 @@ def report() -> Report:
     out = Report()
     problems: list[str] = []
     unreachable: list[str] = []
-    slot = conf.get("RX_SLOT_NAME")
+    slot = rx_settings.SLOT_NAME
     try:
         status, holder, sender = _postgres(slot)
     except Exception as exc:
@@ -165,7 +166,7 @@ def _cache_lines() -> list[str]:
         conf.mongo_url(), serverSelectionTimeoutMS=int(TIMEOUT * 1000)
     )
     try:
-        meta = client[conf.get("RX_MONGO_DB")]["rx_meta"]
+        meta = client[rx_settings.MONGO_DB]["rx_meta"]
         hot = collections.Counter(m["channel"] for m in meta.find({"state": "hot"}, {"channel": 1}))
         broken = list(meta.find({"state": "broken"}))
     finally:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.db import connections
 
-from rxcdc import conf
+from rxcdc.conf import rx_settings
 
 __all__ = ["Identity", "Table", "identities", "key_types", "resolve"]
 
@@ -105,7 +105,7 @@ def resolve(db_tables: Iterable[str]) -> dict[str, Table]:
 
     Tables that do not exist are absent.
     """
-    connection = connections[conf.get("RX_DATABASE")]
+    connection = connections[rx_settings.DATABASE]
     names = sorted(set(db_tables))
     if not names:
         return {}
@@ -126,7 +126,7 @@ def identities(tables: Iterable[Table]) -> dict[str, list[Identity]]:
     by_oid = {t.oid: t.db_table for t in tables}
     if not by_oid:
         return {}
-    with connections[conf.get("RX_DATABASE")].cursor() as cur:
+    with connections[rx_settings.DATABASE].cursor() as cur:
         cur.execute(_IDENTITIES, [list(by_oid)])
         rows = cur.fetchall()
     out: dict[str, list[Identity]] = {name: [] for name in by_oid.values()}
@@ -141,7 +141,7 @@ def key_types(tables: Iterable[Table]) -> dict[tuple[str, str], tuple[str, bool]
     by_oid = {t.oid: t.db_table for t in tables}
     if not by_oid:
         return {}
-    with connections[conf.get("RX_DATABASE")].cursor() as cur:
+    with connections[rx_settings.DATABASE].cursor() as cur:
         cur.execute(_KEY_TYPES, [list(by_oid)])
         rows = cur.fetchall()
     return {

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from django.db import connections
 
-from rxcdc import conf
+from rxcdc.conf import rx_settings
 
 __all__ = ["wait_until_visible"]
 
@@ -38,7 +38,7 @@ def wait_until_visible(xids: int | Iterable[int], timeout: float = 10.0) -> bool
     if not wanted:
         return True
     deadline = time.monotonic() + timeout
-    with connections[conf.get("RX_DATABASE")].cursor() as cur:
+    with connections[rx_settings.DATABASE].cursor() as cur:
         while True:
             cur.execute(_VISIBLE, {"xids": wanted})
             row = cur.fetchone()

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db import connection, connections
 
-from rxcdc import conf
+from rxcdc.conf import rx_settings
 from rxcdc.runner import open_stream, start_worker
 from rxcdc.testing.waiting import wait_until
 
@@ -54,7 +54,7 @@ class LiveWorker:
 
     def wait_applied(self, timeout: float = 20.0) -> None:
         """Wait until the worker acknowledged every commit so far (it publishes before that)."""
-        slot = conf.get("RX_SLOT_NAME")
+        slot = rx_settings.SLOT_NAME
         with connection.cursor() as cur:
             cur.execute("SELECT pg_current_wal_lsn()")
             (now,) = cur.fetchone()

@@ -10,8 +10,8 @@ from typing import Any
 from django.core.checks import CheckMessage, Tags, Warning, register
 from django.db import connections
 
-from rxcdc import conf
 from rxcdc.api.replica_identity import needed_tables, replica_identities
+from rxcdc.conf import rx_settings
 
 __all__ = ["check_replica_identity"]
 
@@ -26,7 +26,7 @@ def check_replica_identity(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """W001: an observed table whose deletes (or M2M unlinks) the WAL carries by key only."""
-    alias = conf.get("RX_DATABASE")
+    alias = rx_settings.DATABASE
     if not databases or alias not in databases or connections[alias].vendor != "postgresql":
         return []
     needed = needed_tables()

@@ -34,7 +34,7 @@ from replication.changes import Chunk, Insert, Transaction
 from replication.slot import drop_slot, ensure_slot
 from rxcdc import conf, metrics
 
-dsn, slot = conf.replication_dsn(), conf.get("RX_SLOT_NAME")
+dsn, slot = conf.replication_dsn(), rx_settings.SLOT_NAME
 ensure_slot(dsn, slot)
 try:
     probe = metrics.WorkerMetrics(dsn, slot)

@@ -10,7 +10,7 @@ from django.db.models.sql.compiler import SQLCompiler
 from django.test.utils import CaptureQueriesContext
 
 from replication.changes import Chunk, Run
-from rxcdc import conf
+from rxcdc.conf import rx_settings
 from rxcdc.testing.waiting import wait_until
 from tests.testapp.models import Message, Room, Tag
 
@@ -29,7 +29,7 @@ def _sent() -> int:
         cur.execute(
             "SELECT (r.sent_lsn - '0/0'::pg_lsn)::bigint FROM pg_stat_replication r"
             " JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = %s",
-            [conf.get("RX_SLOT_NAME")],
+            [rx_settings.SLOT_NAME],
         )
         row = cur.fetchone()
         return int(row[0]) if row and row[0] is not None else 0

@@ -19,9 +19,27 @@ def _ids(messages: list[checks.CheckMessage]) -> set[str]:
 
 
 def test_database_checks_run_with_deploy_not_with_every_command(settings, transactional_db):
-    settings.RX_SLOT_NAME = "Bad-Name"  # the preflight refuses it: rxcdc.E001
-    assert "rxcdc.E001" not in _ids(checks.run_checks())  # migrate, runserver, manage.py test
-    assert "rxcdc.E001" in _ids(checks.run_checks(include_deployment_checks=True))
+    slot = f"rx_{uuid.uuid4().hex[:10]}"
+    with connection.cursor() as cur:  # a slot of another plugin: the preflight refuses it
+        cur.execute("SELECT pg_create_logical_replication_slot(%s, 'test_decoding')", [slot])
+    settings.RX_SLOT_NAME = slot
+    try:
+        assert "rxcdc.E001" not in _ids(checks.run_checks())  # migrate, runserver, test
+        assert "rxcdc.E001" in _ids(checks.run_checks(include_deployment_checks=True))
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_drop_replication_slot(%s)", [slot])
+
+
+def test_a_setting_of_the_wrong_kind_is_named_by_the_check(settings):
+    settings.RX_SLOT_NAME = "Bad-Name"  # Postgres would refuse it as a slot name
+    settings.RX_RESYNC_INTERVAL = "30"  # a string, not seconds
+    found = {m.msg: m.id for m in checks.run_checks() if m.id and m.id.startswith("rxcdc")}
+    assert found == {
+        "RX_SLOT_NAME must be 1-63 lower-case letters, digits or underscores (a slot name), "
+        "not 'Bad-Name'": "rxcdc.E010",
+        "RX_RESYNC_INTERVAL must be a positive number of seconds, not '30'": "rxcdc.E010",
+    }
 
 
 def test_the_database_check_does_not_wait_for_open_transactions(settings, transactional_db):

@@ -7,12 +7,13 @@ from django.core.management import CommandError, call_command
 
 from replication.slot import slot_status
 from rxcdc import conf
+from rxcdc.conf import rx_settings
 from tests.processes import django_env
 
 
 def test_refuses_to_start_while_another_worker_holds_the_slot(pipeline):
     pipeline.pump()  # the pipeline's worker holds the slot
-    assert slot_status(conf.replication_dsn(), conf.get("RX_SLOT_NAME")).active_pid is not None
+    assert slot_status(conf.replication_dsn(), rx_settings.SLOT_NAME).active_pid is not None
     with pytest.raises(CommandError, match=rf"in use by rx_replicate pid {os.getpid()} on "):
         call_command("rx_replicate")
 

@@ -12,6 +12,7 @@ import redis
 from django.db import connection
 
 from rxcdc import conf
+from rxcdc.conf import rx_settings
 from rxcdc.heat import WORKER_KEY
 from rxcdc.testing.services import MongoServer, free_port
 from rxcdc.testing.waiting import wait_until
@@ -147,7 +148,7 @@ def test_every_metric_the_deployment_docs_name_is_exported(pipeline):
 
     from rxcdc.metrics import WorkerMetrics
 
-    probe = WorkerMetrics(conf.replication_dsn(), conf.get("RX_SLOT_NAME"))
+    probe = WorkerMetrics(conf.replication_dsn(), rx_settings.SLOT_NAME)
     probe.attach(pipeline.worker, pipeline.stream)
     registry = CollectorRegistry()
     registry.register(probe)
@@ -229,5 +230,6 @@ def test_a_metrics_port_that_cannot_be_served_stops_the_command_with_why(
         taken.listen()
         port = taken.getsockname()[1]
         settings.RX_METRICS_ADDRESS = "127.0.0.1"
+        settings.RX_METRICS_PORT = None  # a wrong setting stops it even with --metrics-port
         with pytest.raises(CommandError, match=r"cannot serve metrics: .*in use"):
             call_command("rx_replicate", "--metrics-port", str(port))

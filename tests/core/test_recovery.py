@@ -16,6 +16,7 @@ from django.db import connection, connections
 
 from replication.slot import slot_status
 from rxcdc import conf
+from rxcdc.conf import rx_settings
 from rxcdc.testing.services import MongoServer
 from tests.processes import django_env, drop_slot_when_free
 from tests.testapp.models import Message, Room
@@ -89,7 +90,7 @@ def _through_outage(pipeline, stop, start, write):
     while pipeline.worker.outages == 0:
         assert time.monotonic() < deadline, "the worker never noticed the outage"
         time.sleep(0.05)  # polling a condition with a deadline
-    confirmed = slot_status(conf.replication_dsn(), conf.get("RX_SLOT_NAME")).confirmed_flush_lsn
+    confirmed = slot_status(conf.replication_dsn(), rx_settings.SLOT_NAME).confirmed_flush_lsn
     start()
     worker.join(150)
     assert not errors, errors

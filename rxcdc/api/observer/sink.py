@@ -24,6 +24,7 @@ from rxcdc.api.observer import registry
 from rxcdc.api.observer.interest import subscribed
 from rxcdc.api.observer.registry import Action, Observed
 from rxcdc.api.observer.state import COLLECTION, GroupState
+from rxcdc.conf import rx_settings
 from rxcdc.serialize import jsonable
 from rxcdc.visibility import wait_until_visible
 
@@ -128,7 +129,7 @@ class ObserverSink:
             url = conf.mongo_url()
             if url not in self._clients:
                 self._clients[url] = pymongo.MongoClient(url)
-            self._db = str(conf.get("RX_MONGO_DB"))
+            self._db = rx_settings.MONGO_DB
             self._state = GroupState(self._clients[url][self._db][COLLECTION])
             self._ready = -1
             if self._stateful:

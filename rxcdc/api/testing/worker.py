@@ -22,6 +22,7 @@ from replication.slot import drop_slot, ensure_slot
 from replication.stream import HEARTBEAT_PREFIX, ReplicationStream
 from rxcdc import conf
 from rxcdc.api.observer.sink import ObserverSink
+from rxcdc.conf import rx_settings
 from rxcdc.fanout import Publisher
 from rxcdc.sinks import sink_messages
 
@@ -64,6 +65,7 @@ class ObserverWorker:
         installed models gets ``REPLICA IDENTITY FULL``, as ``rx_api_replica_identity``
         gives observed tables in production, so deletes and unlinks carry their old rows.
         """
+        # The project's own value, or None when unset (then removed again by stop()).
         self._saved_mongo_db = getattr(settings, "RX_MONGO_DB", None)
         settings.RX_MONGO_DB = self.mongo_db
         if self.replica_identity_full:
@@ -74,7 +76,7 @@ class ObserverWorker:
             dsn,
             self.slot,
             None,  # every table: observers defined later (in a test body) are seen too
-            chunk_size=int(conf.get("RX_CHUNK_SIZE")),
+            chunk_size=rx_settings.CHUNK_SIZE,
             heartbeat_interval=None,
             idle_tick=0.05,
         )
@@ -209,7 +211,7 @@ def _replica_identity(tables: list[str] | None, identity: str) -> list[str]:
 
     # A connection of its own, in autocommit: the caller's may be inside a transaction (a
     # test's), and a slot created next would wait for every transaction that wrote.
-    conn = connections.create_connection(conf.get("RX_DATABASE"))
+    conn = connections.create_connection(rx_settings.DATABASE)
     try:
         if tables is None:
             with conn.cursor():

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from rxcdc.channels import all_channels
 from rxcdc.codegen import CodegenError, generate
 from rxcdc.codegen.output import compare, write
+from rxcdc.conf import rx_settings
 
 
 class Command(BaseCommand):
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--output", help="directory to use instead of RX_FRONTEND_DIR")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        target = options["output"] or getattr(settings, "RX_FRONTEND_DIR", None)
+        target = options["output"] or rx_settings.FRONTEND_DIR
         if not target:
             raise CommandError(
                 "set RX_FRONTEND_DIR to the folder of your frontend sources "
@@ -43,10 +43,10 @@ class Command(BaseCommand):
         try:
             files = generate(
                 all_channels(),
-                websocket_url=getattr(settings, "RX_WEBSOCKET_URL", ""),
-                urlconf=getattr(settings, "RX_WEBSOCKET_URLCONF", None),
-                overrides=getattr(settings, "RX_TS_TYPES", {}),
-                react=getattr(settings, "RX_FRONTEND_REACT", True),
+                websocket_url=rx_settings.WEBSOCKET_URL,
+                urlconf=rx_settings.WEBSOCKET_URLCONF,
+                overrides=rx_settings.TS_TYPES,
+                react=rx_settings.FRONTEND_REACT,
             )
         except CodegenError as exc:
             raise CommandError(str(exc)) from None

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from rxcdc import conf
 from rxcdc.cache import Cache
 from rxcdc.channels import get_channel
+from rxcdc.conf import rx_settings
 from rxcdc.heat import Heater
 from rxcdc.serialize import jsonable
 
@@ -30,7 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("anchor", nargs="?", help="anchor primary key")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        cache = Cache(conf.mongo_url(), conf.get("RX_MONGO_DB"))
+        cache = Cache(conf.mongo_url(), rx_settings.MONGO_DB)
         label, anchor = options["channel"], options["anchor"]
         if label is not None:
             get_channel(label)  # fail early on a typo

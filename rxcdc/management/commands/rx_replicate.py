@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from replication.errors import ReplicationError
 from replication.stream import stop_on_signals
 from rxcdc import conf, metrics, status
+from rxcdc.conf import rx_settings
 from rxcdc.runner import open_stream, start_worker
 
 
@@ -55,11 +56,14 @@ class Command(BaseCommand):
             # The database checks are deploy checks (web processes skip them): the worker needs
             # them, with every other rxcdc check.
             self.check(tags=["rxcdc"], include_deployment_checks=True)
+        wrong = conf.problems()  # also with --skip-checks: never stream on a wrong setting
+        if wrong:
+            raise CommandError("; ".join(problem for _name, problem, _id in wrong))
         if not logging.getLogger().handlers:
             logging.basicConfig(
                 level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
             )
-        probe = metrics.WorkerMetrics(conf.replication_dsn(), conf.get("RX_SLOT_NAME"))
+        probe = metrics.WorkerMetrics(conf.replication_dsn(), rx_settings.SLOT_NAME)
         try:
             port = options["metrics_port"]
             port = metrics.port_setting() if port is None else port

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from rxcdc import conf
 from rxcdc.api.replica_identity import needed_tables, replica_identities, set_replica_identity
+from rxcdc.conf import rx_settings
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--database", default=None, help="default: RX_DATABASE")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        alias = options["database"] or conf.get("RX_DATABASE")
+        alias = options["database"] or rx_settings.DATABASE
         needed = needed_tables()
         current = replica_identities(needed, using=alias)
         missing = sorted(t for t in needed if current.get(t, "full") != "full")
