@@ -217,15 +217,15 @@ class Driver:
     """Runs the worker's loop from this thread (as tests/core/conftest.py's Pipeline does)."""
 
     def __init__(self) -> None:
-        from rxcdc import conf
+        from rxcdc.conf import rx_settings
         from rxcdc.runner import open_stream, start_worker
 
         self.worker = start_worker()
         self.stream = open_stream(self.worker)
         self.events: Iterator[Any] = iter(self.stream)
         self.dsn = conf.replication_dsn()
-        self.tables = [(conf.get("RX_SCHEMA"), t) for t in self.worker.tables()]
-        self.chunk_size = int(conf.get("RX_CHUNK_SIZE"))
+        self.tables = [(rx_settings.SCHEMA, t) for t in self.worker.tables()]
+        self.chunk_size = rx_settings.CHUNK_SIZE
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         from django.db import connection
