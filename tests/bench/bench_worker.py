@@ -217,6 +217,7 @@ class Driver:
     """Runs the worker's loop from this thread (as tests/core/conftest.py's Pipeline does)."""
 
     def __init__(self) -> None:
+        from rxcdc import conf
         from rxcdc.conf import rx_settings
         from rxcdc.runner import open_stream, start_worker
 
