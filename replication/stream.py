@@ -127,6 +127,12 @@ class ReplicationStream:
         self._stopping = False
         self._wake_lock = threading.RLock()
         self._closed = False
+        # Set while no thread is inside the read loop (reading, waiting, reconnecting): close()
+        # from another thread waits for it, so the connections and the wake-up pipe are never
+        # closed under a reader (whose select or read would then hit a closed descriptor, or a
+        # reused one belonging to an unrelated file).
+        self._idle = threading.Event()
+        self._idle.set()
 
         self._acked_lsn = 0  # highest position acknowledged (by the caller or by us)
         self._delivered_lsn = 0  # commit LSN of the last transaction delivered whole
@@ -163,10 +169,11 @@ class ReplicationStream:
         """
         if self._closed:
             raise ReplicationError("the stream is closed")
-        if not self._started and not self._stopping:
-            self._connect(first=True)
-            self._started = True
+        self._idle.clear()
         try:
+            if not self._started and not self._stopping:
+                self._connect(first=True)
+                self._started = True
             while True:
                 event = self._next_event()
                 if event is None or self._stopping:
@@ -174,9 +181,14 @@ class ReplicationStream:
                 if (type(event) is Chunk and event.last) or type(event) is Run:
                     self._delivered_lsn = event.transaction.commit_lsn
                 self._last_event = time.monotonic()
+                self._idle.set()  # the caller has the event: close() may proceed
                 yield event
+                self._idle.clear()
         finally:
-            self._send_feedback(force=True)
+            try:
+                self._send_feedback(force=True)
+            finally:
+                self._idle.set()
 
     def ack(self, transaction: Transaction) -> None:
         """Acknowledge ``transaction`` and every earlier one: they will not be streamed again.
@@ -231,11 +243,18 @@ class ReplicationStream:
                 with contextlib.suppress(BlockingIOError):  # full: we are woken already
                     os.write(self._wake_w, b"\0")
 
-    def close(self) -> None:
-        """Send the acknowledged position one last time and close the connections."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Send the acknowledged position one last time and close the connections.
+
+        Safe from another thread than the one iterating: it stops the iteration and waits (up
+        to ``timeout`` seconds) for that thread to leave the read loop before closing anything.
+        Not safe while another thread is handling an event with this stream (``ack``).
+        """
         if self._closed:
             return
-        self._stopping = True
+        self.stop()
+        if not self._idle.wait(timeout):
+            log.warning("replication: closing slot %s's stream under a reader", self.slot)
         self._send_feedback(force=True)
         self._disconnect()
         self._heartbeater.close()
