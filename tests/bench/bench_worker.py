@@ -81,6 +81,10 @@ def _sustained_results(fig: dict[str, list[float]]) -> list[Result]:
         Result(f"(e) commit → client p50, {sustained.CLIENTS} clients, {at}", "ms", fig["e.p50"]),
         Result(f"(e) commit → client p99, {sustained.CLIENTS} clients, {at}", "ms", fig["e.p99"]),
         Result(f"(e) transactions per worker event, mean, {at}", "tx", fig["e.batch"]),
+        *[
+            Result(f"(e) worker stage per transaction, {at}: {stage}", "ms", fig[f"e.{stage}"])
+            for stage in (*sustained.STAGES, "other")
+        ],
     ]
 
 

@@ -44,6 +44,7 @@ STEP = 30.0  # seconds per rate (RX_BENCH_QUICK: 5)
 MAX_LAG = 1.0  # seconds from a step's last commit to its acknowledgement
 WRITERS = 2  # writer processes, each at rate / WRITERS
 RAW_SLOT = "bench_sustained_raw"
+STAGES = ("route", "serialize", "cache", "publish")  # Worker.timings, cumulative seconds
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -81,6 +82,8 @@ def measure(services: LocalServices, fig: dict[str, list[float]]) -> None:
     fig.setdefault("e.p99", []).append(best["p99"])
     fig.setdefault("e.lag", []).append(best["lag"])
     fig.setdefault("e.batch", []).append(best["per_event"])
+    for stage, ms in best["spent"].items():
+        fig.setdefault(f"e.{stage}", []).append(ms)
     fig.setdefault("e.ceiling", []).append(_raw_rate(dsn, sum(s["count"] for s in steps)))
     drop_slot(dsn, RAW_SLOT)
     drop_slot(dsn, DATABASE)
@@ -88,7 +91,9 @@ def measure(services: LocalServices, fig: dict[str, list[float]]) -> None:
         print(
             f"  (e) offered {s['offered']}/s: achieved {s['achieved']:.0f}/s, lag "
             f"{s['lag']:.3f}s, p50 {s['p50']:.1f} ms, p99 {s['p99']:.1f} ms, "
-            f"{s['per_event']:.1f} tx per worker event: {'pass' if s['passed'] else 'FAIL'}",
+            f"{s['per_event']:.1f} tx per worker event; ms per tx: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in s["spent"].items())
+            + f": {'pass' if s['passed'] else 'FAIL'}",
             file=sys.stderr,
             flush=True,
         )
@@ -221,12 +226,18 @@ async def _step(
     while not xids <= set((log := _worker_log(timings))[0]):
         assert time.monotonic() < deadline, "the worker did not catch up within 300 s"
         await asyncio.sleep(0.01)  # polling the worker's log with a deadline
-    lsns, handled = log
+    lsns, handled, per_event_spent = log
     # Commit → acknowledged, for the step's last transactions (the worker logs after acking).
     lag = max(handled[xid] for xid in xids) - last_commit
     achieved = len(commits) / (last_commit - start)
     step_events = {handled[xid] for xid in xids}
     per_event = len(xids) / len(step_events)
+    # Where the worker's time went, per transaction of the step (ms).
+    spent = {
+        s: sum(per_event_spent[at][s] for at in step_events) * 1000 / len(xids)
+        for s in (*STAGES, "handler")
+    }
+    spent["other"] = spent.pop("handler") - sum(spent[s] for s in STAGES)
     p50, p99 = await _latency(commits, lsns, received)
     return {
         "offered": rate,
@@ -236,18 +247,22 @@ async def _step(
         "p50": p50,
         "p99": p99,
         "per_event": per_event,  # mean transactions per worker event
+        "spent": spent,  # ms per transaction, by stage
         # A writer that could not keep its schedule offered less than asked: the step shows
         # the writer's limit, not the worker's.
         "passed": lag <= MAX_LAG and achieved >= 0.9 * rate,
     }
 
 
-def _worker_log(timings: Path) -> tuple[dict[int, int], dict[int, float]]:
+def _worker_log(
+    timings: Path,
+) -> tuple[dict[int, int], dict[int, float], dict[float, dict[str, float]]]:
     """Per xid the worker handled: its commit LSN, and when the worker was done with its event
-    (acknowledged)."""
+    (acknowledged); per event (by that time): its seconds in the handler and in each stage."""
     lsns: dict[int, int] = {}
     handled: dict[int, float] = {}
-    at = 0.0
+    events: dict[float, dict[str, float]] = {}
+    at, before = 0.0, dict.fromkeys(STAGES, 0.0)
     for line in timings.read_text().splitlines():
         kind, *fields = line.split()
         if kind == "tx":
@@ -255,7 +270,11 @@ def _worker_log(timings: Path) -> tuple[dict[int, int], dict[int, float]]:
             handled[int(fields[1])] = at
         elif kind == "event":
             at = float(fields[1])
-    return lsns, handled
+            spent = dict(zip(STAGES, map(float, fields[3:]), strict=True))
+            events[at] = {s: spent[s] - before[s] for s in STAGES}
+            events[at]["handler"] = at - float(fields[2])
+            before = spent
+    return lsns, handled, events
 
 
 async def _latency(
@@ -337,7 +356,8 @@ def _worker_main(timings_path: str) -> None:
             event.chunks if isinstance(event, Run) else (event,) if isinstance(event, Chunk) else ()
         )
         if chunks:
-            out.write(f"event {len(chunks)} {time.monotonic()} {got}\n")
+            spent = " ".join(f"{self.timings[stage]:.6f}" for stage in STAGES)
+            out.write(f"event {len(chunks)} {time.monotonic()} {got} {spent}\n")
             for chunk in chunks:
                 out.write(f"tx {chunk.transaction.commit_lsn} {chunk.transaction.xid}\n")
             out.flush()
