@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,12 @@ COUNT = Kind("a positive integer", lambda v: _integer(v) and v >= 1)
 TEXT = Kind("a non-empty string", lambda v: isinstance(v, str) and bool(v))
 OPTIONAL_TEXT = Kind("a string or None", lambda v: v is None or isinstance(v, str))
 FLAG = Kind("True or False", lambda v: isinstance(v, bool))
+# A folder, as text or a pathlib.Path (settings.py files build paths from BASE_DIR).
+OPTIONAL_PATH = Kind(
+    "a path (text or pathlib.Path) or None",
+    lambda v: v is None or isinstance(v, str | os.PathLike),
+    lambda v: None if v is None else os.fspath(v),
+)
 # Postgres accepts only these in a replication slot's name.
 SLOT = Kind(
     "1-63 lower-case letters, digits or underscores (a slot name)",
@@ -87,7 +94,7 @@ SETTINGS: dict[str, Setting] = {
     "RX_METRICS_PORT": Setting(None, PORT, "rxcdc.E011"),  # the worker's /metrics
     "RX_METRICS_ADDRESS": Setting("0.0.0.0", TEXT),
     "RX_CHECK_DATABASE": Setting(True, FLAG),
-    "RX_FRONTEND_DIR": Setting(None, OPTIONAL_TEXT),
+    "RX_FRONTEND_DIR": Setting(None, OPTIONAL_PATH),
     "RX_WEBSOCKET_URL": Setting("", OPTIONAL_TEXT),
     "RX_WEBSOCKET_URLCONF": Setting(None),  # a module path or a list of them
     "RX_TS_TYPES": Setting({}),

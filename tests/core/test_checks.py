@@ -31,6 +31,14 @@ def test_database_checks_run_with_deploy_not_with_every_command(settings, transa
             cur.execute("SELECT pg_drop_replication_slot(%s)", [slot])
 
 
+def test_a_frontend_dir_may_be_a_path(settings, tmp_path):
+    from rxcdc.conf import rx_settings
+
+    settings.RX_FRONTEND_DIR = tmp_path  # as settings.py builds it from BASE_DIR
+    assert not [m for m in checks.run_checks() if m.id == "rxcdc.E010"]
+    assert str(tmp_path) == rx_settings.FRONTEND_DIR
+
+
 def test_a_setting_of_the_wrong_kind_is_named_by_the_check(settings):
     settings.RX_SLOT_NAME = "Bad-Name"  # Postgres would refuse it as a slot name
     settings.RX_RESYNC_INTERVAL = "30"  # a string, not seconds
