@@ -76,12 +76,13 @@ def _when_reachable(
 
 def open_stream(
     worker: Worker, *, idle_tick: float = 0.05, standby: bool = False
-) -> ReplicationStream:
+) -> tuple[ReplicationStream, SlotLock]:
     """Take the slot's lock, check the server, restore the worker and open its stream.
 
-    Creates the slot if needed. Raises ``replication.errors.ReplicationError`` with what to do
-    when streaming cannot start (``SlotInUse`` naming the active worker, unless ``standby``
-    waits for it to stop).
+    Creates the slot if needed; returns the stream and the lock, held (by its session) until
+    released. Raises ``replication.errors.ReplicationError`` with what to do when streaming
+    cannot start (``SlotInUse`` naming the active worker, unless ``standby`` waits for it to
+    stop); the lock is released then.
     """
     dsn, slot = conf.replication_dsn(), rx_settings.SLOT_NAME
     lock = SlotLock(dsn, slot, lease=rx_settings.LEASE_TIMEOUT)
@@ -90,7 +91,16 @@ def open_stream(
         log.warning(
             "took slot %r over from a worker whose lease lapsed (ended %s)", slot, lock.fenced
         )
-    worker.slot_lock = lock  # held (by its session) for as long as the worker lives
+    try:
+        return _open(worker, lock, dsn, slot, idle_tick), lock
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _open(
+    worker: Worker, lock: SlotLock, dsn: str, slot: str, idle_tick: float
+) -> ReplicationStream:
     preflight(dsn, slot)
     new_slot = ensure_slot(dsn, slot)
     hot = [(m["channel"], m["anchor"]) for m in worker.cache.hot_anchors()] if new_slot else []

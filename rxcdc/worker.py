@@ -83,7 +83,6 @@ class Worker:
         self._next_announce = 0.0
         self._next_log = 0.0
         self._stats = {"transactions": 0, "changes": 0, "since": time.monotonic()}
-        self.slot_lock: Any = None  # replication.leader.SlotLock, set by rxcdc.runner
         # rxcdc.lease.Lease, set by rxcdc.runner: checked before anything is written or acked.
         self.lease: Any = None
         self.on_outage: list[Callable[[BaseException], None]] = []  # runner: let Postgres go

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from rxcdc import clients, conf
-from tests.live import LiveWorker
+from rxcdc.testing.live import LiveWorker
 from tests.processes import drop_slot_when_free
 
 

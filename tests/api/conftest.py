@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from channels import DEFAULT_CHANNEL_LAYER
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.db import connection
 
-from replication.changes import Chunk, Heartbeat, Run
+from replication import Chunk
 from replication.slot import drop_slot
-from replication.stream import HEARTBEAT_PREFIX
 from rxcdc import conf
-from rxcdc.runner import open_stream, start_worker
+from rxcdc.replicator import Replicator
+from rxcdc.testing.listener import Listener
+from rxcdc.testing.live import LiveWorker
 from rxcdc.testing.waiting import wait_until
-from tests.live import LiveWorker
 
 
 @contextlib.asynccontextmanager
@@ -58,85 +51,22 @@ def frame(action: Any, data: Any = None, status: int = 200, request_id: Any = No
     }
 
 
-class Listener:
-    """A channel-layer channel on its own event loop: joins groups, collects messages.
-
-    Its own layer instance: closing the worker's publisher closes the pools of the global one.
-    """
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-        self.channel = self._run(self.layer.new_channel())
-
-    def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
-
-    def join(self, *groups: str) -> None:
-        for group in groups:
-            self._run(self.layer.group_add(group, self.channel))
-
-    def receive(self, n: int, timeout: float = 10) -> list[dict[str, Any]]:
-        """The next ``n`` messages (fails after ``timeout`` seconds without one)."""
-
-        async def take() -> list[dict[str, Any]]:
-            receive = self.layer.receive
-            return [await asyncio.wait_for(receive(self.channel), timeout) for _ in range(n)]
-
-        return self._run(take())  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        async def close_pools() -> None:
-            # The pub/sub layer has none (it closes with its loop) and answers only in a loop.
-            close = getattr(self.layer, "close_pools", None)
-            if close is not None:
-                await close()
-
-        self._run(close_pools())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
-
-
 class Driver:
     """The worker driven from the test thread up to a WAL barrier (no websocket, no sleeps)."""
 
     def __init__(self) -> None:
-        self.worker = start_worker()
-        self.stream = open_stream(self.worker)
+        self.replicator = Replicator()
+        self.worker = self.replicator.worker
         self.chunks: list[Chunk] = []
 
     def pump(self, timeout: float = 30.0) -> list[Chunk]:
         """Handle everything committed before this call; returns the chunks handled."""
-        with connection.cursor() as cur:
-            cur.execute(
-                "SELECT pg_logical_emit_message(false, %s, %s)::text",
-                [HEARTBEAT_PREFIX, json.dumps({"emitted_at": datetime.now(UTC).isoformat()})],
-            )
-            (barrier,) = cur.fetchone()
-        high, low = barrier.split("/")
-        target = (int(high, 16) << 32) + int(low, 16)
-        deadline = time.monotonic() + timeout
-        seen: list[Chunk] = []
-        for event in self.stream:
-            if isinstance(event, Chunk):
-                seen.append(event)
-            elif isinstance(event, Run):
-                seen += event.chunks
-            self.worker.handle(event, self.stream.ack)
-            if isinstance(event, Heartbeat) and event.lsn >= target:
-                self.chunks += seen
-                return seen
-            assert time.monotonic() < deadline, "the worker did not reach the WAL barrier"
-        raise AssertionError("stream ended")
+        seen = self.replicator.pump(timeout)
+        self.chunks += seen
+        return seen
 
     def close(self) -> None:
-        self.stream.close()
-        _close_publisher(self.worker.publisher)
-        if self.worker.slot_lock is not None:
-            self.worker.slot_lock.release()
+        self.replicator.close()
 
 
 WORKER_FIXTURES = {"rx_settings", "live_worker", "driver"}
@@ -148,13 +78,6 @@ def _memory_layer(request, settings) -> None:
     each disconnecting consumer alive for the communicator's whole timeout (1 s)."""
     if WORKER_FIXTURES.isdisjoint(request.fixturenames):
         settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-
-
-def _close_publisher(publisher: Any) -> None:
-    # Also close its stopped loop: channels_redis wraps loop.close() to flush the layer, and a
-    # loop garbage-collected later does that while another loop runs (an unraisable error).
-    publisher.close()
-    publisher.loop.close()
 
 
 @pytest.fixture

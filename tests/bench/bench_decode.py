@@ -17,7 +17,15 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from replication import Chunk, Heartbeat, ReplicationStream, drop_slot, ensure_slot
+from replication import (
+    Chunk,
+    Heartbeat,
+    ReplicationStream,
+    drop_slot,
+    ensure_slot,
+    format_lsn,
+    parse_lsn,
+)
 from replication.heartbeat import HEARTBEAT_PREFIX
 from replication.wal2json import stream_options
 from rxcdc.testing.services import LocalServices, find_pg_bindir
@@ -98,8 +106,7 @@ def _update_all(dsn: str) -> int:
             "SELECT pg_logical_emit_message(false, %s, %s)::text", (HEARTBEAT_PREFIX, content)
         ).fetchone()
     assert row is not None
-    high, low = row[0].split("/")
-    return (int(high, 16) << 32) + int(low, 16)
+    return parse_lsn(row[0])
 
 
 def _read_ours(dsn: str, slot: str, marker: int) -> float:
@@ -134,7 +141,7 @@ def _read_recvlogical(services: LocalServices, slot: str, marker: int) -> float:
         "--start",
         "--no-loop",
         "-E",
-        f"{marker >> 32:X}/{marker & 0xFFFFFFFF:X}",
+        format_lsn(marker),
         "-f",
         "/dev/null",
     ]

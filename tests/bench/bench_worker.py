@@ -28,7 +28,7 @@ import psycopg
 import pymongo
 import redis
 
-from replication import Chunk, Heartbeat, ReplicationStream, drop_slot, ensure_slot
+from replication import Chunk, Heartbeat, ReplicationStream, drop_slot, ensure_slot, parse_lsn
 from replication.heartbeat import HEARTBEAT_PREFIX
 from replication.slot import slot_status
 from rxcdc.testing.services import LocalServices
@@ -210,8 +210,7 @@ def _emit_marker(execute: Callable[[str, tuple[Any, ...]], Any]) -> int:
     (text,) = execute(
         "SELECT pg_logical_emit_message(false, %s, %s)::text", (HEARTBEAT_PREFIX, content)
     )
-    high, low = text.split("/")
-    return (int(high, 16) << 32) + int(low, 16)
+    return parse_lsn(text)
 
 
 # -- (a), (b): the worker in-process ----------------------------------------------------------
@@ -223,10 +222,10 @@ class Driver:
     def __init__(self) -> None:
         from rxcdc import conf
         from rxcdc.conf import rx_settings
-        from rxcdc.runner import open_stream, start_worker
+        from rxcdc.replicator import Replicator
 
-        self.worker = start_worker()
-        self.stream = open_stream(self.worker)
+        self.replicator = Replicator()
+        self.worker, self.stream = self.replicator.worker, self.replicator.stream
         self.events: Iterator[Any] = iter(self.stream)
         self.dsn = conf.replication_dsn()
         self.tables = [(rx_settings.SCHEMA, t) for t in self.worker.tables()]
@@ -285,8 +284,7 @@ class Driver:
         self.worker.heat([HeatRequest(LABEL, room, f"bench.sub.{room}") for room in rooms])
 
     def close(self) -> None:
-        self.stream.close()
-        self.worker.publisher.close()
+        self.replicator.close()
         drop_slot(self.dsn, self.stream.slot)
 
 

@@ -2,119 +2,46 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from channels.layers import get_channel_layer
-from django.db import connection
 
-from replication.changes import Chunk, Heartbeat, Run
-from replication.stream import HEARTBEAT_PREFIX
+from replication import Chunk, ReplicationStream
 from rxcdc import conf
 from rxcdc.fanout import anchor_group, channel_group
 from rxcdc.heat import HeatRequest
-from rxcdc.runner import open_stream, start_worker
+from rxcdc.replicator import Replicator
 from rxcdc.serialize import jsonable, load_rows
 from rxcdc.state import HotState
+from rxcdc.testing.listener import Listener
+from rxcdc.worker import Worker
 from tests.processes import drop_slot_when_free
-
-
-class Listener:
-    """A channel-layer channel on its own event loop: joins groups, collects messages.
-
-    One receive() runs for the listener's whole life: cancelling one is how a consumer leaves,
-    and the pub/sub layer then unsubscribes its channel.
-    """
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.channel = self._run(get_channel_layer().new_channel())
-        self.inbox: asyncio.Queue[dict[str, Any]] = self._run(self._collect())
-        self.messages: list[dict[str, Any]] = []
-
-    def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
-
-    async def _collect(self) -> asyncio.Queue[dict[str, Any]]:
-        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-        async def receive_forever() -> None:
-            while True:
-                inbox.put_nowait(await get_channel_layer().receive(self.channel))
-
-        self._receiver = asyncio.ensure_future(receive_forever())
-        return inbox
-
-    def join(self, group: str) -> None:
-        self._run(get_channel_layer().group_add(group, self.channel))
-
-    def drain(self, timeout: float = 0.3) -> list[dict[str, Any]]:
-        """Everything received until the channel stays quiet for ``timeout`` seconds."""
-
-        async def collect() -> list[dict[str, Any]]:
-            out = []
-            while True:
-                try:
-                    out.append(await asyncio.wait_for(self.inbox.get(), timeout))
-                except TimeoutError:
-                    return out
-
-        got = self._run(collect())
-        self.messages += got
-        return got
-
-    def close(self) -> None:
-        async def stop() -> None:
-            self._receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._receiver
-
-        self._run(stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 class Pipeline:
     """Drives the worker from the test thread, with a WAL barrier instead of sleeps."""
 
     def __init__(self) -> None:
-        self.worker = start_worker()
-        self.stream = open_stream(self.worker)
+        self.replicator = Replicator()
         self.listener = Listener()
         self.chunks: list[Chunk] = []
 
+    @property
+    def worker(self) -> Worker:
+        return self.replicator.worker
+
+    @property
+    def stream(self) -> ReplicationStream:
+        return self.replicator.stream
+
     def pump(self, timeout: float = 30.0) -> None:
         """Process the WAL up to now: every commit before this call is applied and published."""
-        with connection.cursor() as cur:
-            cur.execute(
-                "SELECT pg_logical_emit_message(false, %s, %s)::text",
-                [HEARTBEAT_PREFIX, json.dumps({"emitted_at": datetime.now(UTC).isoformat()})],
-            )
-            (barrier,) = cur.fetchone()
-        target = _lsn(barrier)
-        deadline = time.monotonic() + timeout
-        for event in self.stream:
-            if isinstance(event, Chunk):
-                self.chunks.append(event)
-            elif isinstance(event, Run):
-                self.chunks += event.chunks
-            self.worker.handle(event, self.stream.ack)
-            if isinstance(event, Heartbeat) and event.lsn >= target:
-                self.worker.housekeeping(force=True)
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError("the worker did not reach the WAL barrier in time")
+        self.chunks += self.replicator.pump(timeout)
+        self.worker.housekeeping(force=True)
 
     def heat(self, label: str, anchor: Any) -> dict[str, Any]:
         """Ask for an anchor the way a consumer does; returns the worker's reply."""
@@ -149,16 +76,11 @@ class Pipeline:
 
     def restart(self) -> None:
         """Stop the worker and start a new one on the same slot and cache (a restart)."""
-        self.stream.close()
-        self.worker.publisher.close()
-        self.worker.slot_lock.release()
-        self.worker = start_worker()
-        self.stream = open_stream(self.worker)
+        self.replicator.close()
+        self.replicator = Replicator()
 
     def close(self) -> None:
-        self.stream.close()
-        self.worker.publisher.close()
-        self.worker.slot_lock.release()
+        self.replicator.close()
         self.listener.close()
 
 
@@ -170,11 +92,6 @@ def _flat(message: dict[str, Any]) -> dict[str, Any]:
             for i in message["instances"]
         ]
     return message
-
-
-def _lsn(text: str) -> int:
-    high, low = text.split("/")
-    return (int(high, 16) << 32) + int(low, 16)
 
 
 @pytest.fixture

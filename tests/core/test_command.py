@@ -41,8 +41,7 @@ def test_standby_waits_for_the_active_worker_then_takes_over(pipeline, settings)
         assert standby.stdout.readline().startswith("rx_replicate: standby")
         pipeline.pump()  # the active worker keeps working meanwhile
         assert standby.poll() is None
-        pipeline.stream.close()
-        pipeline.worker.slot_lock.release()  # the active worker stops
+        pipeline.replicator.close()  # the active worker stops
         deadline = time.monotonic() + 30
         line = ""
         output = []

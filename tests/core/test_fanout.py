@@ -3,7 +3,7 @@
 import redis
 
 from rxcdc.fanout import PUBLISH_CONCURRENCY, Publisher
-from tests.core.conftest import Listener
+from rxcdc.testing.listener import Listener
 
 
 def test_one_transaction_reaches_each_of_thousands_of_anchor_groups(redis_url):

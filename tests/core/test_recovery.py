@@ -196,8 +196,7 @@ def test_sigkilled_worker_restarts_converge_under_write_load(pipeline, settings,
     for r in rooms:
         pipeline.heat(ROOM, r)
         pipeline.worker.heater.touch(ROOM, r, ttl=3600)  # as a connected consumer would
-    pipeline.stream.close()  # the subprocess workers take the slot over
-    pipeline.worker.slot_lock.release()
+    pipeline.replicator.close()  # the subprocess workers take the slot over
     env = django_env(RX_CACHE_TTL="3600")
     stop, errors = threading.Event(), []
     writer = threading.Thread(target=_writer, args=(stop, rooms, errors))
@@ -239,8 +238,7 @@ def test_a_new_slot_clears_a_cache_that_may_have_missed_changes(pipeline, settin
     room = Room.objects.create(name="r")
     pipeline.heat(ROOM, room.pk)
     assert pipeline.worker.cache.hot_anchors()
-    pipeline.stream.close()
-    pipeline.worker.slot_lock.release()
+    pipeline.replicator.close()
     drop_slot_when_free(conf.replication_dsn(), settings.RX_SLOT_NAME)  # e.g. a lost slot
     Message.objects.create(room=room, text="committed while no slot existed")
     pipeline.restart()

@@ -31,7 +31,7 @@ import redis
 from django.db import connection
 from rest_framework.renderers import JSONRenderer
 
-from replication.heartbeat import HEARTBEAT_PREFIX
+from replication import HEARTBEAT_PREFIX, parse_lsn
 from rxcdc import protocol
 from rxcdc.cache import collection_name
 from rxcdc.heat import HEAT_QUEUE
@@ -56,11 +56,6 @@ DEADLINE = float(os.environ.get("RX_EXACT_DEADLINE", "20"))  # seconds to conver
 QUIET = float(os.environ.get("RX_EXACT_QUIET", "3"))  # seconds without frames: a final state
 CHUNK_SIZE = 20
 CACHE_TTL = 4.0  # short: boards nobody watches cool within the run
-
-
-def _lsn(text: str) -> int:
-    high, low = text.split("/")
-    return (int(high, 16) << 32) + int(low, 16)
 
 
 def unscoped_truth(board: int) -> dict[str, Any] | None:
@@ -254,7 +249,7 @@ class Stack:
             "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
             [self.slot],
         ).fetchone()
-        return _lsn(row[0]) if row and row[0] else 0
+        return parse_lsn(row[0]) if row and row[0] else 0
 
     def barrier(self) -> int:
         """Emit a heartbeat after everything written so far; returns an LSN at or below it.
@@ -269,7 +264,7 @@ class Stack:
             "SELECT pg_logical_emit_message(false, %s, %s)", [HEARTBEAT_PREFIX, content]
         )
         self.watch.execute("SELECT pg_logical_emit_message(true, 'rx_exact_flush', '')")
-        return _lsn(before)
+        return parse_lsn(before)
 
     def settle(self, clients: list[tuple[LiveClient, int, int]]) -> None:
         """Wait for quiescence, then require exactness of every client and of the cache.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 
-from tests.live import LiveWorker
+from rxcdc.testing.live import LiveWorker
 from tests.schemaapp.models import Entry, Label, Ledger
 from tests.schemaapp.serializers import LedgerSerializer
 

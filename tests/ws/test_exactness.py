@@ -20,10 +20,10 @@ from django.urls import path
 from rest_framework.authtoken.models import Token
 
 from rxcdc.testing.client import ChannelClient
+from rxcdc.testing.live import LiveWorker
 from tests.exactapp.channels import BoardChannel
 from tests.exactapp.models import Board, Card, Column, Note
 from tests.exactapp.serializers import BoardSerializer
-from tests.live import LiveWorker
 from tests.testapp.channels import RoomChannel
 from tests.testapp.models import Message, Room
 from tests.testapp.serializers import RoomSerializer

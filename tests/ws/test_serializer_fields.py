@@ -18,10 +18,10 @@ from django.urls import path
 from rest_framework import serializers
 
 from rxcdc.layers import build_state
+from rxcdc.testing.live import LiveWorker
 from tests.fieldsapp.channels import CHANNELS
 from tests.fieldsapp.models import Book, Entry, Item, Shelf, ShelfProxy, Spot, Tag, Writer
 from tests.fieldsapp.serializers import serializer_for
-from tests.live import LiveWorker
 from tests.ws.test_exactness import Watcher, make_user, sql
 
 pytestmark = pytest.mark.django_db(transaction=True)

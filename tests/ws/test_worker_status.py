@@ -17,8 +17,8 @@ from rest_framework.authtoken.models import Token
 
 from rxcdc import conf
 from rxcdc.heat import WORKER_KEY
+from rxcdc.testing.live import LiveWorker
 from rxcdc.testing.waiting import until
-from tests.live import LiveWorker
 from tests.testapp.models import Message, Room
 from tests.ws.conftest import Client, recomputed
 

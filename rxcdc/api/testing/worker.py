@@ -17,7 +17,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connections
 
-from replication.changes import Chunk, Heartbeat
+from replication.changes import Chunk, Heartbeat, parse_lsn
 from replication.slot import drop_slot, ensure_slot
 from replication.stream import HEARTBEAT_PREFIX, ReplicationStream
 from rxcdc import conf
@@ -170,8 +170,7 @@ class ObserverWorker:
                 [HEARTBEAT_PREFIX, content],
             )
             (lsn, _xid) = cur.fetchone()
-        high, low = str(lsn).split("/")
-        return (int(high, 16) << 32) + int(low, 16)
+        return parse_lsn(str(lsn))
 
     def _publish(self, messages: list[Message]) -> None:
         """Send in order, on the loop the consumers run in when there is one."""

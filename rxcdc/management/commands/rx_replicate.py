@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -14,7 +12,7 @@ from replication.errors import ReplicationError
 from replication.stream import stop_on_signals
 from rxcdc import conf, metrics, status
 from rxcdc.conf import rx_settings
-from rxcdc.runner import open_stream, start_worker
+from rxcdc.replicator import Replicator
 
 
 class Command(BaseCommand):
@@ -84,35 +82,26 @@ class Command(BaseCommand):
         self.stdout.write("rx_replicate: stopped")
 
     def _run(self, probe: metrics.WorkerMetrics, standby: bool) -> None:
-        worker = start_worker(on_outage=[probe.outage])
         if standby:
             self.stdout.write("rx_replicate: standby, waiting for the slot's active worker to stop")
         try:
-            stream = open_stream(worker, standby=standby)
-        except ReplicationError as exc:
-            worker.publisher.close()
-            raise CommandError(str(exc)) from exc
-        restore = stop_on_signals(stream)
-        probe.attach(worker, stream)
-        self.stdout.write(
-            f"rx_replicate: streaming {len(worker.tables())} tables "
-            f"for {len(worker.channels)} channels"
-        )
-        try:
-            with stream:
-                for event in stream:
-                    probe.begin(event)
-                    worker.handle(event, stream.ack)
-                    probe.end(event)
+            replicator = Replicator(standby=standby, on_outage=[probe.outage])
         except ReplicationError as exc:
             raise CommandError(str(exc)) from exc
-        finally:
-            restore()
-            with contextlib.suppress(Exception):  # Redis may be what is down: exit anyway
-                worker.heater.retract_worker(os.getpid())
-            worker.publisher.close()
-            if worker.slot_lock is not None:
-                worker.slot_lock.release()
+        with replicator:
+            restore = stop_on_signals(replicator.stream)
+            probe.attach(replicator.worker, replicator.stream)
+            worker = replicator.worker
+            self.stdout.write(
+                f"rx_replicate: streaming {len(worker.tables())} tables "
+                f"for {len(worker.channels)} channels"
+            )
+            try:
+                replicator.run(observer=probe)
+            except ReplicationError as exc:
+                raise CommandError(str(exc)) from exc
+            finally:
+                restore()
 
     def _status(self) -> None:
         found = status.report()

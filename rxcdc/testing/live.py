@@ -10,40 +10,54 @@ from typing import Any
 from django.db import connection, connections
 
 from rxcdc.conf import rx_settings
-from rxcdc.runner import open_stream, start_worker
+from rxcdc.replicator import Replicator
 from rxcdc.testing.waiting import wait_until
+
+__all__ = ["LiveWorker"]
 
 
 class LiveWorker:
-    """Runs the worker with a real stream until ``stop()``."""
+    """A ``Replicator`` running in a thread until ``stop()``; ``paused()`` holds it.
 
-    def __init__(self) -> None:
+    Raises what starting the worker raised (``ReplicationError``, a service that never came
+    up) from ``__init__``, or ``AssertionError`` when it did not start within 30 s.
+    """
+
+    def __init__(self, **options: Any) -> None:
         self.ready = threading.Event()
         self.error: BaseException | None = None
-        self.stream: Any = None
+        self.replicator: Replicator | None = None
         self._gate = threading.Lock()  # held by paused(): the worker waits before each event
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(options,), daemon=True)
         self.thread.start()
         assert self.ready.wait(30), "worker did not start"
         if self.error:
             raise self.error
 
-    def _run(self) -> None:
+    @property
+    def worker(self) -> Any:
+        """The running ``rxcdc.worker.Worker``."""
+        assert self.replicator is not None
+        return self.replicator.worker
+
+    @property
+    def stream(self) -> Any:
+        """Its ``ReplicationStream``."""
+        assert self.replicator is not None
+        return self.replicator.stream
+
+    def _run(self, options: dict[str, Any]) -> None:
         try:
-            self.worker = start_worker()
-            self.stream = open_stream(self.worker)
-            self.ready.set()
-            with self.stream:
-                for event in self.stream:
+            with Replicator(**options) as replicator:
+                self.replicator = replicator
+                self.ready.set()
+                for event in replicator.stream:
                     with self._gate:
-                        self.worker.handle(event, self.stream.ack)
+                        replicator.handle(event)
         except BaseException as exc:
             self.error = exc
             self.ready.set()
         finally:
-            self.worker.publisher.close()
-            if self.worker.slot_lock is not None:
-                self.worker.slot_lock.release()
             connections.close_all()
 
     @contextlib.contextmanager
@@ -53,8 +67,10 @@ class LiveWorker:
             yield
 
     def wait_applied(self, timeout: float = 20.0) -> None:
-        """Wait until the worker acknowledged every commit so far (it publishes before that)."""
-        slot = rx_settings.SLOT_NAME
+        """Wait until the worker acknowledged every commit so far (it publishes before that).
+
+        Raises ``rxcdc.testing.waiting.WaitFailed`` after ``timeout`` seconds.
+        """
         with connection.cursor() as cur:
             cur.execute("SELECT pg_current_wal_lsn()")
             (now,) = cur.fetchone()
@@ -63,7 +79,7 @@ class LiveWorker:
                 cur.execute(
                     "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots"
                     " WHERE slot_name = %s",
-                    [now, slot],
+                    [now, rx_settings.SLOT_NAME],
                 )
                 row = cur.fetchone()
                 return bool(row and row[0])
@@ -71,7 +87,7 @@ class LiveWorker:
             wait_until(caught_up, "the worker acknowledged the last commit", timeout)
 
     def stop(self) -> None:
-        """Stop the stream and wait for the thread."""
-        if self.stream is not None:
-            self.stream.stop()
+        """Stop the stream and wait for the thread (it releases everything)."""
+        if self.replicator is not None:
+            self.replicator.stop()
         self.thread.join(30)
