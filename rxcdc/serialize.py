@@ -70,7 +70,7 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
                 links[dep.field_name or ""] = []  # filled below
         rows[obj.pk] = Row(
             pk=obj.pk,
-            doc=jsonable(dict(doc)),
+            doc=jsonable(doc),  # a new dict
             links=links,
             through={},
             user=getattr(obj, layer.user_key) if layer.user_key else None,
@@ -162,7 +162,7 @@ def _load_links(child: Layer, rows: dict[Any, Row]) -> None:
             rows[ppk].links[name].append(cpk)
     if not child.hidden:
         for row in rows.values():
-            row.doc[name] = [jsonable(i) for i in row.links[name]]
+            row.doc[name] = jsonable(row.links[name])  # a new list
 
 
 def _prefixed(ordering: str, relation: str) -> str:
