@@ -41,12 +41,25 @@ def doc_id(anchor: Any, type_key: str, pk: Any) -> str:
     return f"{jsonable(anchor)}:{type_key}:{jsonable(pk)}"
 
 
+def meta_id(label: str, anchor: Any) -> str:
+    """The ``_id`` of an anchor's meta document (``rx_meta``): its state and load LSN."""
+    return f"{label}:{jsonable(anchor)}"
+
+
 class Cache:
     """Flat instances of hot anchors in MongoDB. Only the worker writes."""
 
-    def __init__(self, url: str, dbname: str, client: pymongo.MongoClient[Doc] | None = None):
+    def __init__(
+        self,
+        url: str,
+        dbname: str,
+        client: pymongo.MongoClient[Doc] | None = None,
+        *,
+        timeout: float = 5.0,
+    ):
+        """``timeout``: seconds to wait for a server before an operation fails."""
         self.client: pymongo.MongoClient[Doc] = client or pymongo.MongoClient(
-            url, serverSelectionTimeoutMS=5000, tz_aware=True
+            url, serverSelectionTimeoutMS=int(timeout * 1000), tz_aware=True
         )
         self.db = self.client[dbname]
         self.meta: Collection[Doc] = self.db["rx_meta"]
@@ -193,7 +206,7 @@ class Cache:
         now = time.time()
         ops = []
         for anchor in anchors:
-            key = f"{label}:{jsonable(anchor)}"
+            key = meta_id(label, anchor)
             # _id repeated in the replacement: nx-27017 would generate one for the upsert.
             doc = {
                 "_id": key,
@@ -234,7 +247,7 @@ class Cache:
     def cool(self, label: str, anchor: Any) -> None:
         """Remove an anchor's documents and meta."""
         self.collection(label).delete_many({"a": jsonable(anchor)})
-        self.meta.delete_one({"_id": f"{label}:{jsonable(anchor)}"})
+        self.meta.delete_one({"_id": meta_id(label, anchor)})
 
     def clear(self, label: str | None = None, anchor: Any = None) -> int:
         """Remove cached anchors (all, one channel's, or one anchor); returns how many."""
@@ -253,7 +266,7 @@ class Cache:
     def mark_broken(self, label: str, anchor: Any, failure: Failure) -> None:
         """Record a quarantined anchor (its documents go: nobody may read them as current)."""
         self.collection(label).delete_many({"a": jsonable(anchor)})
-        key = f"{label}:{jsonable(anchor)}"
+        key = meta_id(label, anchor)
         doc = {
             "_id": key,
             "channel": label,
@@ -290,6 +303,60 @@ class Cache:
         """Meta documents of every hot anchor."""
         return list(self.meta.find({"state": "hot"}))
 
+    def quarantined(self) -> list[Doc]:
+        """Meta documents of every quarantined anchor: ``channel``, ``anchor``, ``reason``."""
+        return list(self.meta.find({"state": "broken"}))
+
+    def is_hot(self, label: str, anchor: Any) -> bool:
+        """Whether the anchor is hot (loaded and followed by the worker)."""
+        return self.meta.count_documents({"_id": meta_id(label, anchor), "state": "hot"}) > 0
+
+    def newest_lsn(self, label: str, anchor: Any, default: int = 0) -> int:
+        """The newest ``_lsn`` of the anchor's documents, tombstones included (else ``default``)."""
+        return max(
+            (d["_lsn"] for d in self.anchor_docs(label, anchor, live_only=False)), default=default
+        )
+
+    def holds(self, label: str, anchors: list[Any], type_key: str, pk: Any) -> bool:
+        """Whether a live instance ``(type_key, pk)`` is in the state of one of these anchors."""
+        ids = [doc_id(a, type_key, pk) for a in anchors]
+        return self.collection(label).count_documents({"_id": {"$in": ids}, "del": False}) > 0
+
+    def snapshot(
+        self, label: str, anchor: Any, since: int | None = None
+    ) -> tuple[str, list[Doc], list[Doc]]:
+        """(mode, instances, tombstones) of an anchor, as consumers relay them.
+
+        ``mode`` is ``"delta"`` (what changed after ``since``, tombstones included) when the
+        anchor has been hot since before then, else ``"full"`` (every live instance). Instances
+        keep their fields as JSON text (``json``) with ``_type``, ``_pk``, ``_lsn`` and the
+        privacy fields consumers filter on (``_user``, ``_owners``, ``_former``, ``_viewers``).
+        """
+        meta = self.meta.find_one({"_id": meta_id(label, anchor)})
+        docs: Iterable[Doc]
+        if since is not None and meta is not None and meta["lsn"] <= since:
+            docs = self.collection(label).find({"a": jsonable(anchor), "_lsn": {"$gt": since}})
+            mode = "delta"
+        else:
+            docs = self.anchor_docs(label, anchor)
+            mode = "full"
+        instances, tombstones = [], []
+        for doc in docs:
+            head = {"_type": doc["t"], "_pk": doc["pk"], "_lsn": doc["_lsn"], "_user": doc.get("u")}
+            if doc.get("del"):
+                tombstones.append(head)
+                continue
+            instances.append(
+                {
+                    "json": doc["json"],
+                    **head,
+                    "_owners": doc.get("own"),
+                    "_former": doc.get("fu"),
+                    "_viewers": doc.get("vw"),
+                }
+            )
+        return mode, instances, tombstones
+
     def anchor_docs(self, label: str, anchor: Any, *, live_only: bool = True) -> Iterator[Doc]:
         """Documents of one anchor (without tombstones unless ``live_only=False``)."""
         query: Doc = {"a": jsonable(anchor)}
@@ -301,7 +368,7 @@ class Cache:
         """Anchors (JSON form → LSN) no longer hot, or with a document written after the LSN."""
         if not lsns:
             return set()
-        ids = [f"{label}:{a}" for a in lsns]
+        ids = [meta_id(label, a) for a in lsns]
         hot = {m["anchor"] for m in self.meta.find({"_id": {"$in": ids}, "state": "hot"})}
         query = {"$or": [{"a": a, "_lsn": {"$gt": lsn}} for a, lsn in lsns.items() if a in hot]}
         newer = {d["a"] for d in self.collection(label).find(query, {"a": 1})} if hot else set()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -100,7 +100,7 @@ class AnchorFeeds:
                 return
             lsn = int(reply["lsn"])
             mode, instances, tombstones = await sync_to_async(
-                _read_snapshot, thread_sensitive=False
+                cache().snapshot, thread_sensitive=False
             )(self.label, feed.pk, since)
             assert self.scope_filter is not None
             instances, tombstones = self.scope_filter.filter(instances, tombstones)
@@ -373,43 +373,6 @@ def _shared_frame(message: dict[str, Any]) -> str:
         if len(_SHARED) > 256:
             _SHARED.popitem(last=False)
     return text
-
-
-def _read_snapshot(
-    label: str, pk: Any, since: int | None
-) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
-    """Instances (and, when resuming, tombstones) of an anchor from the cache.
-
-    Resuming sends only what changed after ``since``, which the cache can do when the anchor has
-    been hot since before then; otherwise the client gets everything (``mode: full``).
-    """
-    c = cache()
-    meta = c.meta.find_one({"_id": f"{label}:{jsonable(pk)}"})
-    docs: Iterable[dict[str, Any]]
-    if since is not None and meta is not None and meta["lsn"] <= since:
-        docs = c.collection(label).find({"a": jsonable(pk), "_lsn": {"$gt": since}})
-        mode = "delta"
-    else:
-        docs = c.anchor_docs(label, pk)
-        mode = "full"
-    instances, tombstones = [], []
-    for doc in docs:
-        if doc.get("del"):
-            tombstones.append({**protocol.tombstone(doc), "_user": doc.get("u")})
-        else:
-            instances.append(
-                {
-                    "json": doc["json"],
-                    "_type": doc["t"],
-                    "_pk": doc["pk"],
-                    "_lsn": doc["_lsn"],
-                    "_user": doc.get("u"),
-                    "_owners": doc.get("own"),
-                    "_former": doc.get("fu"),
-                    "_viewers": doc.get("vw"),
-                }
-            )
-    return mode, instances, tombstones
 
 
 def _touch_all(label: str, pks: list[Any], ttl: float) -> None:

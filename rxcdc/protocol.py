@@ -157,11 +157,6 @@ def error(
     return frame
 
 
-def instance(doc: dict[str, Any]) -> dict[str, Any]:
-    """A cached document as the client sees it: the flat fields plus ``_type``/``_pk``/``_lsn``."""
-    return {**json.loads(doc["json"]), "_type": doc["t"], "_pk": doc["pk"], "_lsn": doc["_lsn"]}
-
-
 def instance_text(inst: dict[str, Any]) -> str:
     """A server-side instance (flat fields as JSON text under ``json``) as its frame JSON.
 
@@ -180,8 +175,3 @@ def frame_text(frame: dict[str, Any], instances: list[dict[str, Any]]) -> str:
     """Encode ``frame`` with an ``instances`` list of server-side instances (see above)."""
     head = dumps(frame)
     return f'{head[:-1]},"instances":[{",".join(map(instance_text, instances))}]}}'
-
-
-def tombstone(doc: dict[str, Any]) -> dict[str, Any]:
-    """A deleted instance as the client sees it."""
-    return {"_type": doc["t"], "_pk": doc["pk"], "_lsn": doc["_lsn"]}

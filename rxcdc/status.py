@@ -18,6 +18,7 @@ from replication.changes import format_lsn
 from replication.leader import Holder, lock_holder
 from replication.slot import SlotStatus, slot_status
 from rxcdc import conf
+from rxcdc.cache import Cache
 from rxcdc.conf import rx_settings
 from rxcdc.heat import WORKER_KEY
 
@@ -162,15 +163,12 @@ def _presence_line() -> str:
 
 
 def _cache_lines() -> list[str]:
-    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
-        conf.mongo_url(), serverSelectionTimeoutMS=int(TIMEOUT * 1000)
-    )
+    cache = Cache(conf.mongo_url(), rx_settings.MONGO_DB, timeout=TIMEOUT)
     try:
-        meta = client[rx_settings.MONGO_DB]["rx_meta"]
-        hot = collections.Counter(m["channel"] for m in meta.find({"state": "hot"}, {"channel": 1}))
-        broken = list(meta.find({"state": "broken"}))
+        hot = collections.Counter(m["channel"] for m in cache.hot_anchors())
+        broken = cache.quarantined()
     finally:
-        client.close()
+        cache.client.close()
     per_channel = ", ".join(f"{label} {n}" for label, n in sorted(hot.items()))
     lines = [
         f"cache: {sum(hot.values())} hot anchors"

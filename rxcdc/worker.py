@@ -168,8 +168,7 @@ class Worker:
             doc_id(anchor, t, pk): row.text for (t, pk), row in fresh.upserts.items()
         }:
             return False  # the database still says what the cache holds
-        every = self.cache.anchor_docs(label, anchor, live_only=False)
-        newest = max((d["_lsn"] for d in every), default=position)
+        newest = self.cache.newest_lsn(label, anchor, default=position)
         self.cache.rewrite(label, anchor, max(newest, position), fresh)
         # The re-read state is newer than anything streamed so far: no client's `since` may
         # resume from before it (they get it whole), and connected clients reload it.

@@ -12,7 +12,7 @@ from django.db import transaction
 from rest_framework import serializers
 
 from rxcdc.actions import ActionError
-from rxcdc.cache import Cache, doc_id
+from rxcdc.cache import Cache
 from rxcdc.layers import Layer, Relation
 
 __all__ = ["CREATE", "DELETE", "SAVE", "apply_write"]
@@ -29,12 +29,6 @@ def _writable_layer(channel: Any, type_key: str, op: str) -> Layer:
         if op in ops:
             return cast(Layer, layer)
     raise ActionError(f"{op} of {type_key} is not writable on this channel", "not_writable")
-
-
-def _in_state(cache: Cache, label: str, anchors: list[Any], type_key: str, pk: Any) -> bool:
-    ids = [doc_id(a, type_key, pk) for a in anchors]
-    coll = cache.collection(label)
-    return coll.count_documents({"_id": {"$in": ids}, "del": False}) > 0
 
 
 def apply_write(
@@ -57,7 +51,7 @@ def apply_write(
     if frame.get("pk") is None:
         raise ActionError(f"{op} needs 'pk'", "malformed")
     pk = model._meta.pk.to_python(frame["pk"])
-    if not _in_state(cache, label, anchors, type_key, pk):
+    if not cache.holds(label, anchors, type_key, pk):
         raise ActionError(f"{type_key} {pk} is not in this channel's state", "not_in_state")
     instance = model._default_manager.filter(pk=pk).first()
     if instance is None:
@@ -95,7 +89,7 @@ def _create(
             "malformed",
         )
     parent_pk = parent.model._meta.pk.to_python(frame["parent_pk"])
-    if not _in_state(cache, label, anchors, parent.type_key, parent_pk):
+    if not cache.holds(label, anchors, parent.type_key, parent_pk):
         raise ActionError(
             f"{parent.type_key} {parent_pk} is not in this channel's state", "not_in_state"
         )

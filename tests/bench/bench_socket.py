@@ -37,7 +37,9 @@ import websockets
 from websockets.typing import Origin
 
 from replication import drop_slot
+from rxcdc.cache import Cache
 from rxcdc.testing.services import LocalServices, free_port
+from rxcdc.testing.waiting import wait_until
 
 from .result import Result
 
@@ -324,11 +326,7 @@ def _listening(port: int) -> bool:
 def _wait_for(
     what: str, ready: Callable[[], bool], proc: subprocess.Popen[bytes], timeout: float = 60.0
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"waiting for {what} (exit status {proc.poll()})")
-        time.sleep(0.05)  # polling a condition with a deadline
+    wait_until(ready, what, timeout, interval=0.05, process=proc)
 
 
 # -- latency ------------------------------------------------------------------------------------
@@ -498,6 +496,7 @@ async def _snapshot(url: str, token: str) -> float:
 
 def _clear(env: dict[str, str], docs: Any, worker: subprocess.Popen[bytes]) -> None:
     """``rx_cache clear`` the big room (the running worker drops it), and wait until it did."""
+    cache = Cache("", docs.name, client=docs.client)
     subprocess.run(
         [sys.executable, "-m", "django", "rx_cache", "clear", LABEL, str(BIG_ROOM)],
         env=env,
@@ -507,7 +506,7 @@ def _clear(env: dict[str, str], docs: Any, worker: subprocess.Popen[bytes]) -> N
     )
     _wait_for(
         "the room to leave the cache",
-        lambda: docs["rx_meta"].count_documents({"_id": f"{LABEL}:{BIG_ROOM}"}) == 0,
+        lambda: not cache.is_hot(LABEL, BIG_ROOM),
         worker,
     )
 

@@ -32,6 +32,7 @@ from replication import Chunk, Heartbeat, ReplicationStream, drop_slot, ensure_s
 from replication.heartbeat import HEARTBEAT_PREFIX
 from replication.slot import slot_status
 from rxcdc.testing.services import LocalServices
+from rxcdc.testing.waiting import wait_until
 
 from . import sustained
 from .result import Result
@@ -368,13 +369,14 @@ def _read_raw(events: Iterator[Any], marker: int, rows: int) -> float:
 
 
 def _subprocess(services: LocalServices, repeats: int, fig: dict[str, list[float]]) -> None:
-    from rxcdc.cache import collection_name
+    from rxcdc.cache import Cache, collection_name
     from rxcdc.heat import Heater, HeatRequest
 
     env = {**os.environ, **_settings_env(BIG_DATABASE)}
     dsn = services.postgres.dsn(BIG_DATABASE)
     mongo = pymongo.MongoClient(services.mongo.url, directConnection=True)[BIG_DATABASE]
     docs = mongo[collection_name(LABEL)]
+    cache = Cache("", BIG_DATABASE, client=mongo.client)
     hot = list(range(1, BIG_ROOMS + 1, HOT_EVERY))
     with tempfile.TemporaryDirectory() as tmp, psycopg.connect(dsn, autocommit=True) as conn:
         log = Path(tmp) / "worker.log"
@@ -392,7 +394,7 @@ def _subprocess(services: LocalServices, repeats: int, fig: dict[str, list[float
                 heater.request(HeatRequest(LABEL, room, f"bench.big.{room}"), ttl=3600)
             _wait_for(
                 "the hot anchors",
-                lambda: mongo["rx_meta"].count_documents({}) == len(hot),
+                lambda: len(cache.hot_anchors()) == len(hot),
                 proc,
                 log,
             )
@@ -421,12 +423,14 @@ def _restart_and_update(
     fig: dict[str, list[float]],
 ) -> None:
     """(d) a change committed as the worker starts, until cached; (c) then a 1M-row UPDATE."""
+    from rxcdc.cache import doc_id
+
     started = time.perf_counter()  # just after Popen: the worker is still importing Django
     message = (room - 1) * PER_ROOM + 1
     execute("UPDATE testapp_message SET text = %s WHERE id = %s", (text, message))
 
     def applied() -> bool:
-        doc = docs.find_one({"_id": f"{room}:{MESSAGE_TYPE}:{message}"}) or {}
+        doc = docs.find_one({"_id": doc_id(room, MESSAGE_TYPE, message)}) or {}
         return bool(json.loads(doc.get("json") or "{}").get("text") == text)
 
     _wait_for("the change in the cache", applied, proc, log, pause=0.005)
@@ -483,11 +487,8 @@ def _wait_for(
     pause: float = 0.05,
 ) -> None:
     """Poll ``ready`` with a deadline; fail with the worker's log if it exits or times out."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"waiting for {what}: {log.read_text()[-3000:]}")
-        time.sleep(pause)  # polling a condition with a deadline
+    context = lambda: log.read_text()[-3000:]  # noqa: E731
+    wait_until(ready, what, timeout, interval=pause, process=proc, context=context)
 
 
 def _proc_status(pid: int, field: str) -> float:

@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 
 import psycopg
-import pymongo
 import redis
 
+from rxcdc.cache import Cache
 from rxcdc.heat import Heater, HeatRequest
 from rxcdc.testing.services import LocalServices
+from rxcdc.testing.waiting import wait_until
 
 from .result import Result
 
@@ -147,9 +148,5 @@ def _heat(services: LocalServices, env: dict[str, str]) -> None:
     Heater(redis.Redis.from_url(services.redis.url)).request(
         HeatRequest(LABEL, 1, "bench.reply!unused"), ttl=3600
     )
-    meta = pymongo.MongoClient(services.mongo.url)[DATABASE]["rx_meta"]
-    deadline = time.monotonic() + 60
-    while meta.find_one({"_id": f"{LABEL}:1"}) is None:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the worker did not heat room 1")
-        time.sleep(0.05)  # polling the cache with a deadline
+    cache = Cache(services.mongo.url, DATABASE)
+    wait_until(lambda: cache.is_hot(LABEL, 1), "the worker heated room 1", 60, interval=0.05)

@@ -159,13 +159,14 @@ def _setup(services: LocalServices, env: dict[str, str]) -> str:
 
 def _heat_all(services: LocalServices, worker: Any) -> None:
     """Ask the worker for every room, as consumers do, and wait until all are cached."""
+    from rxcdc.cache import Cache
     from rxcdc.heat import Heater, HeatRequest
 
     heater = Heater(redis.Redis.from_url(services.redis.url))
     for room in range(1, HOT + 1):
         heater.request(HeatRequest(LABEL, room, f"bench.sustained.{room}"), ttl=3600)
-    meta = pymongo.MongoClient(services.mongo.url, directConnection=True)[DATABASE]["rx_meta"]
-    _wait_for("the hot rooms", lambda: meta.count_documents({}) == HOT, worker, timeout=120)
+    cache = Cache(services.mongo.url, DATABASE)
+    _wait_for("the hot rooms", lambda: len(cache.hot_anchors()) == HOT, worker, timeout=120)
 
 
 async def _ramp(url: str, token: str, dsn: str, timings: Path, tmp: str) -> list[dict[str, Any]]:

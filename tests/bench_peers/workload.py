@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pymongo
 import websockets
 
+from rxcdc.cache import Cache
 from rxcdc.testing.services import LocalServices, find_pg_bindir
+from rxcdc.testing.waiting import wait_until
 from tests.bench_peers.clients import FrameLog, Row, connect
 from tests.bench_peers.database import BIG_MESSAGES, BIG_ROOM
 from tests.bench_peers.peers import ROOT, Peer
@@ -273,14 +274,16 @@ def _rx_cache_clear(services: LocalServices, stack: Stack, env: dict[str, str]) 
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(services.mongo.url)
-    with client:
-        meta = client[stack.peer.database]["rx_meta"]
-        deadline = time.monotonic() + 60
-        while meta.count_documents({"_id": f"{label}:{BIG_ROOM}"}):
+    cache = Cache(services.mongo.url, stack.peer.database)
+    try:
+
+        def dropped() -> bool:
             stack.check()
-            assert time.monotonic() < deadline, "the worker did not drop the room"
-            time.sleep(0.05)  # polling the cache with a deadline
+            return not cache.is_hot(label, BIG_ROOM)
+
+        wait_until(dropped, "the worker dropped the room", 60, interval=0.05)
+    finally:
+        cache.client.close()
 
 
 def run_paced(env: dict[str, str], python: str, prefix: str) -> dict[str, Any]:

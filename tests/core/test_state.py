@@ -1,5 +1,8 @@
 """Races between reads, and caches cut short by a crash, converge to the database."""
 
+import json
+
+from rxcdc.cache import doc_id
 from rxcdc.serialize import load_rows
 from rxcdc.state import HotState
 from tests.testapp.models import Message, Room
@@ -35,7 +38,7 @@ def test_restart_repairs_a_cache_cut_short_by_a_crash(pipeline):
     pipeline.heat(ROOM, room.pk)
     # A crash between writing the room (which links m) and writing m itself:
     coll = pipeline.worker.cache.collection(ROOM)
-    coll.delete_one({"_id": f"{room.pk}:testapp.MessageSerializer:{m.pk}"})
+    coll.delete_one({"_id": doc_id(room.pk, "testapp.MessageSerializer", m.pk)})
     pipeline.restart()
     pipeline.assert_converged(ROOM, room.pk)
     m.delete()  # routed from the repaired state
@@ -50,9 +53,9 @@ def test_restart_repairs_an_orphan_document(pipeline):
     # A crash after writing the room without m, before m's tombstone:
     Message.objects.filter(pk=m.pk).delete()
     coll = pipeline.worker.cache.collection(ROOM)
-    coll.update_one(
-        {"_id": f"{room.pk}:testapp.RoomSerializer:{room.pk}"},
-        {"$set": {"data.messages": [], "links.messages": []}},
-    )
+    key = doc_id(room.pk, "testapp.RoomSerializer", room.pk)
+    fields = json.loads(coll.find_one({"_id": key})["json"])
+    unlinked = {"json": json.dumps({**fields, "messages": []}), "links.messages": []}
+    coll.update_one({"_id": key}, {"$set": unlinked})
     pipeline.restart()
     pipeline.assert_converged(ROOM, room.pk)

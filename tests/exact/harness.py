@@ -32,8 +32,7 @@ from django.db import connection
 from rest_framework.renderers import JSONRenderer
 
 from replication import HEARTBEAT_PREFIX, parse_lsn
-from rxcdc import protocol
-from rxcdc.cache import collection_name
+from rxcdc.cache import Cache
 from rxcdc.heat import HEAT_QUEUE
 from rxcdc.testing.oracle import diff, ground_truth
 from rxcdc.testing.reference import ReferenceClient, frame_log, schema_of
@@ -332,12 +331,11 @@ class Stack:
 
     def cache_state(self, board: int) -> dict[str, Any] | None:
         """The board as a fresh client would rebuild it from the cache's live documents."""
-        db = self.mongo[self.mongo_db]
-        meta = db["rx_meta"].find_one({"_id": f"{LABEL}:{board}"})
-        docs = list(db[collection_name(LABEL)].find({"a": board, "del": False}))
-        if meta is None:
+        cache = Cache("", self.mongo_db, client=self.mongo)
+        if not cache.is_hot(LABEL, board):
             return {"__cache__": "the board is not hot"}
-        lsn = max([meta["lsn"], *(d["_lsn"] for d in docs)])
+        _mode, instances, _tombstones = cache.snapshot(LABEL, board)
+        lsn = max((i["_lsn"] for i in instances), default=0)
         ref = ReferenceClient(SCHEMA)
         for frame in (
             {"type": "auth.ok", "protocol": 1, "channel": LABEL, "anchors": [board]},
@@ -346,7 +344,15 @@ class Stack:
             {"type": "snapshot.end", "anchor": board, "lsn": lsn},
         ):
             if frame["type"] == "snapshot.instances":
-                frame["instances"] = [protocol.instance(d) for d in docs]
+                frame["instances"] = [
+                    {
+                        **json.loads(i["json"]),
+                        "_type": i["_type"],
+                        "_pk": i["_pk"],
+                        "_lsn": i["_lsn"],
+                    }
+                    for i in instances
+                ]
             ref.apply(frame)
         return ref.nested(board)
 

@@ -35,7 +35,7 @@ async def test_a_missing_anchor_is_refused_with_not_found_before_auth_ok_and_nev
     assert (await other.connect(token=token))["type"] == "auth.ok"
     await other.until(lambda f: f["type"] == "snapshot.end")
     await other.close()
-    meta = live_worker.worker.cache.meta
-    assert await sync_to_async(meta.find_one)({"_id": f"{ROOM}:{room}"}) is not None
-    assert await sync_to_async(meta.find_one)({"_id": f"{ROOM}:{missing}"}) is None
+    cache = live_worker.worker.cache
+    assert await sync_to_async(cache.is_hot)(ROOM, room)
+    assert not await sync_to_async(cache.is_hot)(ROOM, missing)
     assert (ROOM, missing) not in live_worker.worker.state.anchors
