@@ -88,6 +88,7 @@ def run(services: LocalServices, repeats: int) -> list[Result]:
                     fig.setdefault(kind, []).append(asyncio.run(_snapshot(url, token)))
                     if kind == "cold":
                         fig.setdefault("heat", []).append(_last_heat(timings))
+                fig.setdefault("gc", []).append(_longest_gc(timings) * 1000)
                 fig.setdefault("read", []).append(_read_docs(docs))
         except BaseException:
             for name in ("worker.log", "daphne.log"):
@@ -132,6 +133,11 @@ def _single_row(fig: dict[str, list[float]], load: str, stream: str) -> list[Res
             baseline=fig["stream.p99"],
             baseline_name=stream,
             at_most=10,
+        ),
+        Result(
+            "the worker's longest full garbage collection (run so far, heats included)",
+            "ms",
+            fig["gc"],
         ),
         Result("published → client p50 (channel layer, daphne, websocket)", "ms", fig["relay.p50"]),
         Result("published → client p99 (channel layer, daphne, websocket)", "ms", fig["relay.p99"]),
@@ -511,6 +517,14 @@ def _clear(env: dict[str, str], docs: Any, worker: subprocess.Popen[bytes]) -> N
     )
 
 
+def _longest_gc(timings: Path) -> float:
+    """The worker's longest full garbage collection so far, in seconds."""
+    pauses = [
+        float(line.split()[1]) for line in timings.read_text().splitlines() if line[:3] == "gc "
+    ]
+    return max(pauses, default=0.0)
+
+
 def _last_heat(timings: Path) -> float:
     heats = [line.split() for line in timings.read_text().splitlines() if line.startswith("heat")]
     return float(heats[-1][2])
@@ -542,6 +556,18 @@ def _worker_main(timings_path: str) -> None:
     from rxcdc.worker import Worker
 
     out = open(timings_path, "a", buffering=1)  # noqa: SIM115 (open for the process lifetime)
+    import gc
+
+    collecting = [0.0]
+
+    def timed_gc(phase: str, info: dict[str, Any]) -> None:
+        # A full collection walks every object of the worker: a pause every event waits for.
+        if phase == "start":
+            collecting[0] = time.monotonic()
+        elif info["generation"] == 2:
+            out.write(f"gc {time.monotonic() - collecting[0]}\n")
+
+    gc.callbacks.append(timed_gc)
     handle, heat, group_send = Worker.handle, Worker.heat, Publisher.group_send
     last_publish = [0.0]
 
