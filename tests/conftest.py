@@ -2,8 +2,10 @@
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
+import pymongo
 import pytest
 from django.db import connection
 
@@ -26,15 +28,23 @@ def _no_stray_sessions_at_teardown(django_db_setup, services):
 
 
 @pytest.fixture
-def live_worker(settings, redis_url, transactional_db) -> Iterator[LiveWorker]:
-    """``rx_replicate`` in a thread, on a slot and a cache database of its own."""
+def rx_settings(settings, redis_url, transactional_db) -> Iterator[Any]:
+    """A replication slot and a cache database of the test's own, both dropped afterwards."""
     settings.RX_SLOT_NAME = f"rx_{uuid.uuid4().hex[:10]}"
     settings.RX_MONGO_DB = f"rx_{uuid.uuid4().hex[:10]}"
-    settings.RX_HEAT_TIMEOUT = 10
     clients.reset()
+    mongo_url = conf.mongo_url()  # the suite's: a test may point the worker at its own server
+    yield settings
+    with pymongo.MongoClient(mongo_url) as mongo:
+        mongo.drop_database(settings.RX_MONGO_DB)
+    drop_slot_when_free(conf.replication_dsn(), settings.RX_SLOT_NAME)
+    clients.reset()
+
+
+@pytest.fixture
+def live_worker(rx_settings) -> Iterator[LiveWorker]:
+    """``rx_replicate`` in a thread of the test process, on the test's slot and cache."""
+    rx_settings.RX_HEAT_TIMEOUT = 10
     w = LiveWorker()
     yield w
     w.stop()
-    w.worker.cache.client.drop_database(settings.RX_MONGO_DB)
-    drop_slot_when_free(conf.replication_dsn(), settings.RX_SLOT_NAME)
-    clients.reset()

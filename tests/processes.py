@@ -19,13 +19,17 @@ def django_env(**extra: str) -> dict[str, str]:
     }
 
 
+def wait_slot_released(dsn: str, slot: str, timeout: float = 15.0) -> None:
+    """Wait until the slot's WAL sender has gone (it exits a moment after its client closed)."""
+    from replication.slot import slot_status
+    from rxcdc.testing.waiting import wait_until
+
+    wait_until(lambda: not slot_status(dsn, slot).active, f"slot {slot} is released", timeout)
+
+
 def drop_slot_when_free(dsn: str, slot: str, timeout: float = 15.0) -> None:
-    """Drop a slot once its WAL sender has gone (it exits a moment after the client closed)."""
-    import time
+    """Drop a slot once its WAL sender has gone."""
+    from replication.slot import drop_slot
 
-    from replication.slot import drop_slot, slot_status
-
-    deadline = time.monotonic() + timeout
-    while slot_status(dsn, slot).active and time.monotonic() < deadline:
-        time.sleep(0.05)  # polling the server with a deadline
+    wait_slot_released(dsn, slot, timeout)
     drop_slot(dsn, slot)

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from channels.testing import WebsocketCommunicator
-from django.db import connection
 
 from replication import Chunk
-from replication.slot import drop_slot
-from rxcdc import conf
 from rxcdc.replicator import Replicator
 from rxcdc.testing.listener import Listener
-from rxcdc.testing.live import LiveWorker
-from rxcdc.testing.waiting import wait_until
 
 
 @contextlib.asynccontextmanager
@@ -78,42 +72,6 @@ def _memory_layer(request, settings) -> None:
     each disconnecting consumer alive for the communicator's whole timeout (1 s)."""
     if WORKER_FIXTURES.isdisjoint(request.fixturenames):
         settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-
-
-@pytest.fixture
-def rx_settings(settings, redis_url, transactional_db) -> Iterator[Any]:
-    """A fresh slot and MongoDB database for the test's workers."""
-    settings.RX_SLOT_NAME = f"rx_{uuid.uuid4().hex[:10]}"
-    settings.RX_MONGO_DB = f"rx_{uuid.uuid4().hex[:10]}"
-    yield settings
-    import pymongo
-
-    pymongo.MongoClient(conf.mongo_url()).drop_database(settings.RX_MONGO_DB)
-    _drop_slot_once_released(settings.RX_SLOT_NAME)
-
-
-def _drop_slot_once_released(name: str) -> None:
-    wait_until_released(name)
-    drop_slot(conf.replication_dsn(), name)
-
-
-def wait_until_released(name: str, timeout: float = 10.0) -> None:
-    """The server ends a WAL sender a moment after its client hung up: wait for that."""
-
-    def released() -> bool:
-        with connection.cursor() as cur:
-            cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", [name])
-            row = cur.fetchone()
-            return row is None or not row[0]
-
-    wait_until(released, f"slot {name}'s WAL sender ended", timeout)
-
-
-@pytest.fixture
-def live_worker(rx_settings) -> Iterator[LiveWorker]:
-    w = LiveWorker()
-    yield w
-    w.stop()
 
 
 @pytest.fixture

@@ -6,13 +6,15 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from rxcdc import conf
 from rxcdc.api.observer import registry
 from rxcdc.api.observer.model_observer import ModelObserver
 from rxcdc.api.observer.sink import SINK, ObserverSink
 from rxcdc.api.observer.state import COLLECTION
-from tests.api.conftest import Driver, wait_until_released
+from tests.api.conftest import Driver
 from tests.apiapp import consumers
 from tests.apiapp.models import Classroom, School, Widget
+from tests.processes import wait_slot_released
 
 pytestmark = pytest.mark.django_db(transaction=True)
 OBSERVER = consumers.ClassroomConsumer.classroom_change
@@ -86,7 +88,7 @@ def test_groups_survive_a_restart_and_moves_made_while_down_are_sent(rx_settings
     assert [(m["action"], m["group"]) for m in listener.receive(1)] == [("update", school_group(a))]
     first.close()
     Classroom.objects.filter(pk=room.pk).update(school=b)  # while no worker runs
-    wait_until_released(rx_settings.RX_SLOT_NAME)
+    wait_slot_released(conf.replication_dsn(), rx_settings.RX_SLOT_NAME)
     second = Driver()
     try:
         second.pump()

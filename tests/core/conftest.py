@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from replication import Chunk, ReplicationStream
-from rxcdc import conf
 from rxcdc.fanout import anchor_group, channel_group
 from rxcdc.heat import HeatRequest
 from rxcdc.replicator import Replicator
@@ -19,7 +16,6 @@ from rxcdc.serialize import jsonable, load_rows
 from rxcdc.state import HotState
 from rxcdc.testing.listener import Listener
 from rxcdc.worker import Worker
-from tests.processes import drop_slot_when_free
 
 
 class Pipeline:
@@ -95,10 +91,8 @@ def _flat(message: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_pipeline(settings, redis_url, transactional_db) -> Iterator[Callable[[], Pipeline]]:
+def make_pipeline(rx_settings) -> Iterator[Callable[[], Pipeline]]:
     """Creates the test's pipeline on demand (after the test adjusted settings)."""
-    settings.RX_SLOT_NAME = f"rx_{uuid.uuid4().hex[:10]}"
-    settings.RX_MONGO_DB = f"rx_{uuid.uuid4().hex[:10]}"
     made: list[Pipeline] = []
 
     def make() -> Pipeline:
@@ -108,9 +102,6 @@ def make_pipeline(settings, redis_url, transactional_db) -> Iterator[Callable[[]
     yield make
     for p in made:
         p.close()
-        with contextlib.suppress(Exception):
-            p.worker.cache.client.drop_database(settings.RX_MONGO_DB)
-    drop_slot_when_free(conf.replication_dsn(), settings.RX_SLOT_NAME)
 
 
 @pytest.fixture
