@@ -7,6 +7,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -16,7 +17,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 
-from rxcdc import hooks, liveness, metrics, protocol, reauth
+from rxcdc import frames, hooks, liveness, metrics, protocol, reauth
 from rxcdc.actions import ActionError, run_action
 from rxcdc.clients import cache
 from rxcdc.conf import rx_settings
@@ -139,7 +140,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         elif kind == "auth":
             await self.send_frame(protocol.error("malformed", "already authenticated"))
         elif kind == "ping":
-            await self.send_frame({"type": "pong"})
+            await self.send_frame(frames.pong())
         elif kind == "action":
             self._spawn(self._action(frame))
         elif kind == "write":
@@ -167,7 +168,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             return
         self.closing = True
         metrics.refused(code)
-        await self.send_frame({"type": "auth.error", "code": code, "message": message})
+        await self.send_frame(frames.auth_error(code, message))
         await self.close(close_code)
         self.closed = True
         self._stop_tasks()
@@ -248,14 +249,13 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         if self.channel_class.is_list():
             await self.join(channel_group(self.label))
         await self.send_frame(
-            {
-                "type": "auth.ok",
-                "protocol": protocol.PROTOCOL_VERSION,
-                "channel": self.label,
-                "list": self.channel_class.is_list(),
-                "anchors": [jsonable(a) for a in anchors],
-                "user": jsonable(user.pk) if user.is_authenticated else None,
-            }
+            frames.auth_ok(
+                self.label,
+                self.channel_class.is_list(),
+                [jsonable(a) for a in anchors],
+                jsonable(user.pk) if user.is_authenticated else None,
+                protocol.PROTOCOL_VERSION,
+            )
         )
         if cut:
             limit = rx_settings.MAX_ANCHORS
@@ -330,7 +330,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         if up == self.worker_up or self.closing:
             return
         self.worker_up = up
-        await self.send_frame({"type": "status", "worker": "up" if up else "down"})
+        await self.send_frame(frames.status(up))
         if up:
             # Anchors whose load gave up meanwhile (worker_unavailable) load now; live ones go
             # on (a restarted worker replays what it had not acknowledged, chained by prev_lsn)
@@ -388,15 +388,11 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
     async def rx_notification(self, message: dict[str, Any]) -> None:
         """Forward a notification for this anchor (and user, when it names one)."""
         if message.get("user") in (None, self.scope_filter and self.scope_filter.user_id):
-            await self.send_frame(
-                {"type": "notification", "anchor": message["anchor"], "payload": message["payload"]}
-            )
+            await self.send_frame(frames.notification(message["anchor"], message["payload"]))
 
     async def rx_system(self, message: dict[str, Any]) -> None:
         """Forward a system message."""
-        await self.send_frame(
-            {"type": "system", "source": message["source"], "message": message["message"]}
-        )
+        await self.send_frame(frames.system(message["source"], message["message"]))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Route ``@consumer`` event types to the channel, ``rx.*`` to ours, the rest as usual."""
@@ -433,27 +429,27 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             result = await run_action(self.channel, frame["action"], frame.get("params") or {})
         except ActionError as exc:
             await self.send_frame(
-                {"type": "action.error", "id": frame["id"], "code": exc.code, "message": str(exc)}
+                frames.request_error("action.error", frame["id"], exc.code, str(exc))
             )
             return
-        reply = {"type": "action.result", "id": frame["id"], "result": result}
+        reply: Mapping[str, Any] = frames.action_result(frame["id"], result)
         try:
             protocol.dumps(reply)
         except (TypeError, ValueError) as exc:
             log.error("action %s returned what JSON cannot encode: %s", frame["action"], exc)
-            reply = {
-                "type": "action.error",
-                "id": frame["id"],
-                "code": "failed",
-                "message": f"action {frame['action']} returned a value that cannot be sent",
-            }
+            reply = frames.request_error(
+                "action.error",
+                frame["id"],
+                "failed",
+                f"action {frame['action']} returned a value that cannot be sent",
+            )
         await self.send_frame(reply)
 
     async def _write(self, frame: dict[str, Any]) -> None:
         problem = bad_write_keys(self.channel_class, frame)
         if problem is not None:
             await self.send_frame(
-                {"type": "write.error", "id": frame["id"], "code": "malformed", "message": problem}
+                frames.request_error("write.error", frame["id"], "malformed", problem)
             )
             return
         anchors = self.anchor_pks()
@@ -463,29 +459,24 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             )
         except ActionError as exc:
             await self.send_frame(
-                {"type": "write.error", "id": frame["id"], "code": exc.code, "message": str(exc)}
+                frames.request_error("write.error", frame["id"], exc.code, str(exc))
             )
             return
         except Exception:
             log.exception("write %s failed", frame.get("id"))
             await self.send_frame(
-                {
-                    "type": "write.error",
-                    "id": frame["id"],
-                    "code": "failed",
-                    "message": "write failed",
-                }
+                frames.request_error("write.error", frame["id"], "failed", "write failed")
             )
             return
-        await self.send_frame({"type": "write.result", "id": frame["id"], **result})
+        await self.send_frame(frames.write_result(frame["id"], result["pk"]))
 
     async def set_runtime_var(self, name: str, value: Any) -> None:
         """Send a runtime variable of this connection."""
-        await self.send_frame({"type": "runtime", "name": name, "value": value})
+        await self.send_frame(frames.runtime(name, value))
 
     # -- helpers --------------------------------------------------------------------------------
 
-    async def send_frame(self, frame: dict[str, Any]) -> None:
+    async def send_frame(self, frame: Mapping[str, Any]) -> None:
         """Send one JSON frame."""
         await self.send_text(protocol.dumps(frame))
 

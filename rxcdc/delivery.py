@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from rxcdc import frames
 from rxcdc.cache import Cache
 from rxcdc.fanout import Publisher, anchor_group, channel_group, update_message
 from rxcdc.isolation import TRANSIENT
@@ -23,7 +24,7 @@ __all__ = ["Delivery"]
 
 log = logging.getLogger("rxcdc.worker")
 
-Message = tuple[str, dict[str, Any]]  # (group, message)
+Message = tuple[str, Mapping[str, Any]]  # (group, message)
 
 
 class Delivery:
@@ -58,7 +59,7 @@ class Delivery:
         *,
         resets: set[AnchorKey],
         created: set[AnchorKey],
-        extra: list[Message],
+        extra: Sequence[Message],
         skip: Callable[[AnchorKey], bool],
     ) -> None:
         """Deliver one chunk (``last``: the transaction's final one) committed at ``lsn``.
@@ -68,7 +69,7 @@ class Delivery:
         """
         started = time.perf_counter()
         writes: dict[str, dict[Any, Delta]] = {}
-        keyed: list[tuple[AnchorKey, dict[str, Any]]] = []
+        keyed: list[tuple[AnchorKey, frames.UpdateMessage | frames.ResetMessage]] = []
         for key, delta in deltas.items():
             if skip(key) or not (delta or key in resets or (last and key in self.parts)):
                 continue
@@ -96,9 +97,9 @@ class Delivery:
 
     def _message(
         self, key: AnchorKey, lsn: int, delta: Delta, last: bool, *, reset: bool = False
-    ) -> dict[str, Any]:
+    ) -> frames.UpdateMessage | frames.ResetMessage:
         if reset:
-            return {"type": "rx.reset", "channel": key[0], "anchor": jsonable(key[1]), "lsn": lsn}
+            return frames.rx_reset(key[0], jsonable(key[1]), lsn)
         part = self.parts.get(key, 0)
         self.parts[key] = part + 1
         msg = update_message(*key, lsn, delta, part=part, last=last)
@@ -131,5 +132,5 @@ class Delivery:
 def _created(label: str, anchor: Any, lsn: int) -> Message:
     return (
         channel_group(label),
-        {"type": "rx.anchor_created", "channel": label, "anchor": jsonable(anchor), "lsn": lsn},
+        frames.rx_anchor_created(label, jsonable(anchor), lsn),
     )

@@ -6,10 +6,12 @@ import asyncio
 import hashlib
 import re
 import threading
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from channels.layers import get_channel_layer
 
+from rxcdc import frames
 from rxcdc.isolation import TRANSIENT
 from rxcdc.serialize import Row, jsonable
 from rxcdc.state import Delta
@@ -64,21 +66,20 @@ def instance(type_key: str, pk: Any, lsn: int, row: Row) -> dict[str, Any]:
 
 def update_message(
     label: str, anchor: Any, lsn: int, delta: Delta, *, part: int = 0, last: bool = True
-) -> dict[str, Any]:
+) -> frames.UpdateMessage:
     """The group message for one anchor and one transaction (or one part of a large one)."""
-    return {
-        "type": "rx.update",
-        "channel": label,
-        "anchor": jsonable(anchor),
-        "lsn": lsn,
-        "part": part,
-        "last": last,
-        "instances": [instance(t, pk, lsn, row) for (t, pk), row in delta.upserts.items()],
-        "tombstones": [
+    return frames.rx_update(
+        label,
+        jsonable(anchor),
+        lsn,
+        part,
+        last,
+        [instance(t, pk, lsn, row) for (t, pk), row in delta.upserts.items()],
+        [
             {"_type": t, "_pk": jsonable(pk), "_lsn": lsn, "_user": jsonable(user)}
             for (t, pk), user in delta.tombstones.items()
         ],
-    }
+    )
 
 
 class Publisher:
@@ -96,7 +97,7 @@ class Publisher:
         self._thread.start()
 
     def group_send(
-        self, messages: list[tuple[str, dict[str, Any]]], *, ordered: bool = False
+        self, messages: Sequence[tuple[str, Mapping[str, Any]]], *, ordered: bool = False
     ) -> list[tuple[int, BaseException]]:
         """Send ``(group, message)`` pairs; returns once the layer took or refused each one.
 
@@ -114,7 +115,7 @@ class Publisher:
                 raise exc
         return failures
 
-    def send_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+    def send_many(self, messages: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         """Send ``(channel name, message)`` pairs (heat replies); raises the first failure."""
         if messages:
             for _index, exc in self._run(self._bounded(get_channel_layer().send, messages)):
@@ -124,7 +125,7 @@ class Publisher:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(self.timeout)
 
     @staticmethod
-    async def _in_order(messages: list[tuple[str, dict[str, Any]]]) -> list[Failure]:
+    async def _in_order(messages: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Failure]:
         layer = get_channel_layer()
         failures: list[Failure] = []
         for index, (group, message) in enumerate(messages):
@@ -136,16 +137,18 @@ class Publisher:
                     break
         return failures
 
-    async def _group_send(self, messages: list[tuple[str, dict[str, Any]]]) -> list[Failure]:
+    async def _group_send(self, messages: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Failure]:
         return await self._bounded(get_channel_layer().group_send, messages)
 
     @staticmethod
-    async def _bounded(send: Any, messages: list[tuple[str, dict[str, Any]]]) -> list[Failure]:
+    async def _bounded(
+        send: Any, messages: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[Failure]:
         # Concurrent, but within the channel layer's Redis pool (100 connections by default):
         # one send per hot anchor of a large transaction would exhaust it.
         limit = asyncio.Semaphore(PUBLISH_CONCURRENCY)
 
-        async def one(target: str, message: dict[str, Any]) -> None:
+        async def one(target: str, message: Mapping[str, Any]) -> None:
             async with limit:
                 await send(target, message)
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
-from rxcdc import protocol
+from rxcdc import frames, protocol
 from rxcdc.clients import cache, heater
 from rxcdc.conf import rx_settings
 from rxcdc.fanout import anchor_group
@@ -55,7 +55,7 @@ class AnchorFeeds:
     if TYPE_CHECKING:  # provided by StateConsumer and channels' consumer
         channel_layer: Any
         channel_name: str
-        send_frame: Callable[[dict[str, Any]], Awaitable[None]]
+        send_frame: Callable[[Mapping[str, Any]], Awaitable[None]]
         send_text: Callable[[str], Awaitable[None]]
         send: Callable[..., Awaitable[None]]
         _refuse: Callable[[str, str, int], Awaitable[None]]
@@ -105,16 +105,14 @@ class AnchorFeeds:
             assert self.scope_filter is not None
             instances, tombstones = self.scope_filter.filter(instances, tombstones)
             if added:
-                await self.send_frame({"type": "anchor.added", "anchor": key})
-            await self.send_frame(
-                {"type": "snapshot.begin", "anchor": key, "lsn": lsn, "mode": mode}
-            )
-            head = {"type": "snapshot.instances", "anchor": key}
+                await self.send_frame(frames.anchor_added(key))
+            await self.send_frame(frames.snapshot_begin(key, lsn, cast(frames.SnapshotMode, mode)))
+            head = frames.snapshot_instances_head(key)
             for i in range(0, len(instances), SNAPSHOT_BATCH):
                 await self.send_text(protocol.frame_text(head, instances[i : i + SNAPSHOT_BATCH]))
             if tombstones:
                 await self.send_text(protocol.frame_text({**head, "tombstones": tombstones}, []))
-            await self.send_frame({"type": "snapshot.end", "anchor": key, "lsn": lsn})
+            await self.send_frame(frames.snapshot_end(key, lsn))
             # Updates that arrived meanwhile: those at or below the heat LSN are in the cache.
             feed.last_lsn, buffered = lsn, feed.buffer
             feed.buffer, feed.live = [], True
@@ -244,7 +242,7 @@ class AnchorFeeds:
         if feed.task is not None and feed.task is not asyncio.current_task():
             feed.task.cancel()
         await self.leave(anchor_group(self.label, pk))
-        await self.send_frame({"type": "anchor.removed", "anchor": jsonable(pk)})
+        await self.send_frame(frames.anchor_removed(jsonable(pk)))
 
     # -- channel-layer messages -----------------------------------------------------------------
 
@@ -302,9 +300,7 @@ class AnchorFeeds:
         """Drop and reload an anchor (TRUNCATE, cache clear, anchor row reborn)."""
         feed = self.feeds.get(message["anchor"])
         if feed is not None:
-            await self.send_frame(
-                {"type": "reset", "anchor": message["anchor"], "lsn": message["lsn"]}
-            )
+            await self.send_frame(frames.reset(message["anchor"], message["lsn"]))
             self._open_feed(feed.pk, None)
 
     async def rx_error(self, message: dict[str, Any]) -> None:
@@ -316,7 +312,7 @@ class AnchorFeeds:
             feed.task.cancel()
         feed.live, feed.buffer = False, []  # updates stop; the resync leaves it alone
         await self.send_frame(
-            protocol.error(message["code"], message["message"], anchor=message["anchor"])
+            frames.error(message["code"], message["message"], anchor=message["anchor"])
         )
 
     async def rx_anchor_created(self, message: dict[str, Any]) -> None:
@@ -348,15 +344,10 @@ async def _every(
 def _update_text(
     message: dict[str, Any], instances: list[dict[str, Any]], tombstones: list[dict[str, Any]]
 ) -> str:
-    frame = {
-        "type": "update",
-        "anchor": message["anchor"],
-        "lsn": message["lsn"],
-        "tombstones": tombstones,
-    }
-    if not (message["part"] == 0 and message["last"]):
-        frame.update(part=message["part"], last=message["last"])
-    return protocol.frame_text(frame, instances)
+    head = frames.update_head(
+        message["anchor"], message["lsn"], tombstones, message["part"], message["last"]
+    )
+    return protocol.frame_text(head, instances)
 
 
 _SHARED: collections.OrderedDict[tuple[Any, ...], str] = collections.OrderedDict()

@@ -1,4 +1,7 @@
-"""The websocket protocol (docs/protocol.md): frame builders and inbound frame validation."""
+"""The websocket protocol (docs/protocol.md): inbound frame validation and frame encoding.
+
+The frames themselves are declared in ``rxcdc.frames``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,14 @@ import dataclasses
 import decimal
 import json
 import math
-from typing import Any
+from collections.abc import Mapping
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from rest_framework.utils.encoders import JSONEncoder
+
+from rxcdc import frames
+from rxcdc.frames import error
 
 __all__ = [
     "CLOSE_FORBIDDEN",
@@ -39,20 +47,29 @@ CLOSE_UNAVAILABLE = 4503  # the replication worker does not answer: retry later
 MAX_DEPTH = 32
 MAX_LSN = 2**63 - 1  # what MongoDB (and Postgres' pg_lsn as bigint) can compare with
 
-INBOUND: dict[str, dict[str, tuple[Any, bool]]] = {
-    "auth": {"token": (str, False), "since": (dict, False)},
-    "action": {"id": (str, True), "action": (str, True), "params": ((dict, list), False)},
-    "write": {
-        "id": (str, True),
-        "op": (str, True),
-        "instance_type": (str, True),
-        "pk": ((str, int), False),
-        "data": (dict, False),
-        "parent_type": (str, False),
-        "parent_pk": ((str, int), False),
-    },
-    "ping": {},
-}
+
+def _runtime_types(hint: Any) -> tuple[type, ...]:
+    """The classes ``isinstance`` checks for a field declared as ``hint`` in ``rxcdc.frames``."""
+    origin = get_origin(hint)
+    if origin is Union or origin is UnionType:
+        return tuple(t for arg in get_args(hint) for t in _runtime_types(arg))
+    if origin is Annotated:
+        return _runtime_types(get_args(hint)[0])
+    return (origin or hint,)
+
+
+def _inbound() -> dict[str, dict[str, tuple[tuple[type, ...], bool]]]:
+    """Per inbound frame type: each field's classes and whether it must be present."""
+    table = {}
+    for declared in frames.CLIENT_FRAMES:
+        declared_fields = frames.fields(declared)
+        (kind,) = get_args(declared_fields.pop("type")[0])
+        table[kind] = {name: (_runtime_types(h), req) for name, (h, req) in declared_fields.items()}
+    return table
+
+
+# What ``parse`` accepts, read off the declarations in ``rxcdc.frames`` once at import.
+INBOUND = _inbound()
 
 
 class FrameError(Exception):
@@ -140,21 +157,9 @@ class FrameEncoder(JSONEncoder):
         return super().default(obj)
 
 
-def dumps(frame: dict[str, Any]) -> str:
+def dumps(frame: Mapping[str, Any]) -> str:
     """Encode a frame (see ``FrameEncoder``)."""
     return json.dumps(frame, cls=FrameEncoder, separators=(",", ":"))
-
-
-def error(
-    code: str, message: str, request_id: str | None = None, anchor: Any = None
-) -> dict[str, Any]:
-    """An ``error`` frame: a frame the server could not use, or an anchor it could not load."""
-    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
-    if request_id is not None:
-        frame["id"] = request_id
-    if anchor is not None:
-        frame["anchor"] = anchor
-    return frame
 
 
 def instance_text(inst: dict[str, Any]) -> str:
@@ -171,7 +176,7 @@ def instance_text(inst: dict[str, Any]) -> str:
     )
 
 
-def frame_text(frame: dict[str, Any], instances: list[dict[str, Any]]) -> str:
+def frame_text(frame: Mapping[str, Any], instances: list[dict[str, Any]]) -> str:
     """Encode ``frame`` with an ``instances`` list of server-side instances (see above)."""
     head = dumps(frame)
     return f'{head[:-1]},"instances":[{",".join(map(instance_text, instances))}]}}'

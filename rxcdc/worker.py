@@ -24,6 +24,7 @@ from replication.changes import (
     Update,
     format_lsn,
 )
+from rxcdc import frames
 from rxcdc.cache import Cache, doc_id, restore_loader
 from rxcdc.channels import StateChannel, all_channels
 from rxcdc.conf import rx_settings
@@ -187,12 +188,7 @@ class Worker:
             [
                 (
                     anchor_group(*key),
-                    {
-                        "type": "rx.reset",
-                        "channel": key[0],
-                        "anchor": jsonable(key[1]),
-                        "lsn": self.position,
-                    },
+                    frames.rx_reset(key[0], jsonable(key[1]), self.position),
                 )
                 for key in keys
             ]
@@ -380,13 +376,12 @@ class Worker:
             [
                 (
                     anchor_group(label, anchor),
-                    {
-                        "type": "rx.error",
-                        "channel": label,
-                        "anchor": jsonable(anchor),
-                        "code": "anchor_failed",
-                        "message": f"this state cannot be produced: {failure.reason}",
-                    },
+                    frames.rx_error(
+                        label,
+                        jsonable(anchor),
+                        "anchor_failed",
+                        f"this state cannot be produced: {failure.reason}",
+                    ),
                 )
             ]
         )
@@ -465,7 +460,7 @@ class Worker:
 
     def heat(self, requests: list[HeatRequest]) -> None:
         """Make anchors hot (those that are not, together) and tell each requester the LSN."""
-        replies: list[tuple[str, dict[str, Any]]] = []
+        replies: list[tuple[str, frames.HotMessage]] = []
         wanted: dict[AnchorKey, Any] = {}
         keys: list[tuple[HeatRequest, AnchorKey]] = []
         for req in requests:
@@ -588,9 +583,9 @@ class Worker:
         retrying(step, outage)
 
 
-def _hot(req: HeatRequest, **fields: Any) -> tuple[str, dict[str, Any]]:
+def _hot(req: HeatRequest, **fields: Any) -> tuple[str, frames.HotMessage]:
     """The worker's answer to a heat request (``lsn`` and ``exists``, or ``error``)."""
-    return req.reply, {"type": "rx.hot", "channel": req.label, "anchor": req.anchor, **fields}
+    return req.reply, frames.rx_hot(req.label, req.anchor, **fields)
 
 
 def _wal_now() -> int:
