@@ -255,6 +255,10 @@ class ActionFrame(TypedDict):
     params: NotRequired[dict[str, Any] | list[Any]]
 
 
+# A key the client sends: what ``protocol.parse`` accepts; the client's bigints arrive as ints.
+ClientPk = Annotated[str | int, TS("Pk")]
+
+
 class WriteFrame(TypedDict):
     """Save, create or delete an instance; answered by ``write.result`` or ``write.error``."""
 
@@ -262,10 +266,10 @@ class WriteFrame(TypedDict):
     id: str
     op: str
     instance_type: str
-    pk: NotRequired[str | int]
+    pk: NotRequired[ClientPk]
     data: NotRequired[dict[str, Any]]
     parent_type: NotRequired[str]
-    parent_pk: NotRequired[str | int]
+    parent_pk: NotRequired[ClientPk]
 
 
 class PingFrame(TypedDict):

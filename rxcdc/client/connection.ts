@@ -1,6 +1,6 @@
 // rxcdc client runtime: one websocket with auth, resume, reconnect and request bookkeeping.
 import { parseJson, stringifyJson } from "./json";
-import { RxError, type ServerFrame } from "./types";
+import { RxError, type AuthFrame, type PingFrame, type ServerFrame } from "./types";
 
 /** The part of a WebSocket the client uses (tests and other environments provide their own). */
 export interface SocketLike {
@@ -192,9 +192,11 @@ export class Connection {
     }
     if (this.socket !== socket) return;
     const since = this.events.since();
-    const frame: Record<string, unknown> = { type: "auth" };
-    if (token) frame["token"] = token;
-    if (Object.keys(since).length > 0) frame["since"] = since;
+    const frame: AuthFrame = {
+      type: "auth",
+      ...(token ? { token } : {}),
+      ...(Object.keys(since).length > 0 ? { since } : {}),
+    };
     socket.send(stringifyJson(frame));
   }
 
@@ -289,7 +291,8 @@ export class Connection {
     if (this.ping !== null) clearTimeout(this.ping);
     const interval = this.options.pingInterval ?? 30000;
     this.ping = setTimeout(() => {
-      this.socket?.send(stringifyJson({ type: "ping" }));
+      const ping: PingFrame = { type: "ping" };
+      this.socket?.send(stringifyJson(ping));
       this.ping = setTimeout(() => {
         this.ping = null;
         this.dropped(new RxError("connection", "timeout", "no answer to ping"));

@@ -181,10 +181,10 @@ export interface WriteFrame {
   readonly id: string;
   readonly op: string;
   readonly instance_type: string;
-  readonly pk?: string | number;
+  readonly pk?: Pk;
   readonly data?: { readonly [key: string]: unknown };
   readonly parent_type?: string;
-  readonly parent_pk?: string | number;
+  readonly parent_pk?: Pk;
 }
 
 /** Keep-alive; answered by `pong`. */
