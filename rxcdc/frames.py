@@ -558,3 +558,21 @@ def rx_error(channel: str, anchor: Any, code: str, message: str) -> ErrorMessage
         "code": code,
         "message": message,
     }
+
+
+def rx_reauth(ended_session: str | None = None) -> ReauthMessage:
+    """``rx.reauth``: a user's sockets check their credentials now; a logout names its session."""
+    message: ReauthMessage = {"type": "rx.reauth"}
+    if ended_session is not None:
+        message["ended_session"] = ended_session
+    return message
+
+
+def rx_system(source: str, message: str) -> SystemMessage:
+    """``rx.system``: a system message for every connection."""
+    return {"type": "rx.system", "source": source, "message": message}
+
+
+def rx_notification(anchor: Any, payload: Any, user: Any) -> NotificationMessage:
+    """``rx.notification``: ``payload`` for an anchor's clients (only ``user``'s when not None)."""
+    return {"type": "rx.notification", "anchor": anchor, "payload": payload, "user": user}

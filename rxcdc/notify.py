@@ -7,6 +7,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from rxcdc import frames
 from rxcdc.fanout import SYSTEM_GROUP, anchor_group
 from rxcdc.serialize import jsonable
 
@@ -19,12 +20,7 @@ async def abroadcast_notification(
     """Send ``payload`` to every client of ``anchor`` (or only ``user``'s); not cached."""
     await get_channel_layer().group_send(
         anchor_group(channel.label(), anchor),
-        {
-            "type": "rx.notification",
-            "anchor": jsonable(anchor),
-            "payload": payload,
-            "user": jsonable(getattr(user, "pk", user)),
-        },
+        frames.rx_notification(jsonable(anchor), payload, jsonable(getattr(user, "pk", user))),
     )
 
 
@@ -37,6 +33,4 @@ def broadcast_notification(
 
 def broadcast_system_message(source: str, message: str) -> None:
     """Send a system message to every connected client (``manage.py rx_broadcast``)."""
-    async_to_sync(get_channel_layer().group_send)(
-        SYSTEM_GROUP, {"type": "rx.system", "source": source, "message": message}
-    )
+    async_to_sync(get_channel_layer().group_send)(SYSTEM_GROUP, frames.rx_system(source, message))

@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 
-from rxcdc import protocol
+from rxcdc import frames, protocol
 
 __all__ = ["Verdict", "connect_signals", "credentials", "user_group", "verdict"]
 
@@ -104,7 +104,7 @@ def _active(user: Any) -> bool:
 # -- signals: re-check at once ------------------------------------------------------------------
 
 
-def _tell(pk: Any, **fields: Any) -> None:
+def _tell(pk: Any, ended_session: str | None = None) -> None:
     from channels.layers import get_channel_layer
 
     def send() -> None:
@@ -112,7 +112,7 @@ def _tell(pk: Any, **fields: Any) -> None:
         if layer is None:
             return
         try:
-            async_to_sync(layer.group_send)(user_group(pk), {"type": "rx.reauth", **fields})
+            async_to_sync(layer.group_send)(user_group(pk), frames.rx_reauth(ended_session))
         except Exception as exc:  # the row change itself must not fail; the interval catches up
             log.warning("could not tell user %s's sockets to re-authenticate: %s", pk, exc)
 

@@ -42,6 +42,10 @@ def _builders() -> list[tuple[type, dict[str, Any]]]:
         (frames.HotMessage, frames.rx_hot("app.Room", 7, lsn=10, exists=True)),
         (frames.HotMessage, frames.rx_hot("app.Room", 7, error="heat failed")),
         (frames.ErrorMessage, frames.rx_error("app.Room", 7, "anchor_failed", "x")),
+        (frames.ReauthMessage, frames.rx_reauth()),
+        (frames.ReauthMessage, frames.rx_reauth("a-session-key")),
+        (frames.SystemMessage, frames.rx_system("ops", "maintenance at noon")),
+        (frames.NotificationMessage, frames.rx_notification(7, {"n": 1}, None)),
     ]
 
 
