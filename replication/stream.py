@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg2
 import psycopg2.extensions
@@ -556,16 +556,22 @@ class ReplicationStream:
         self._conn = self._cursor = None
 
 
-def stop_on_signals(
-    stream: ReplicationStream, signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT)
-) -> Callable[[], None]:
-    """Make these signals call ``stream.stop()``; returns a function restoring the old handlers.
+class Stoppable(Protocol):
+    """Anything with a ``stop()`` that is safe to call from a signal handler."""
 
-    Call from the main thread (Python delivers signals there).
+    def stop(self) -> None: ...
+
+
+def stop_on_signals(
+    target: Stoppable, signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT)
+) -> Callable[[], None]:
+    """Make these signals call ``target.stop()``; returns a function restoring the old handlers.
+
+    ``target``: a stream, or what runs one. Call from the main thread (signals arrive there).
     """
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        stream.stop()
+        target.stop()
 
     previous = {sig: signal.signal(sig, handler) for sig in signals}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
-import time
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +19,16 @@ from typing import Any
 from rxcdc.layers import Layer
 from rxcdc.state import AnchorKey, Loader
 
-__all__ = ["TRANSIENT", "Failure", "Quarantine", "RowError", "isolating", "retrying", "service"]
+__all__ = [
+    "TRANSIENT",
+    "Failure",
+    "Quarantine",
+    "RowError",
+    "Stopped",
+    "isolating",
+    "retrying",
+    "service",
+]
 
 log = logging.getLogger("rxcdc.worker")
 
@@ -52,15 +61,24 @@ def service(exc: BaseException) -> str:
     )
 
 
+class Stopped(Exception):
+    """The worker was told to stop while it waited for a service (nothing was acknowledged)."""
+
+
 def retrying(
-    step: Callable[[], None], on_outage: Callable[[BaseException], None], *, cap: float = 10.0
+    step: Callable[[], None],
+    on_outage: Callable[[BaseException], None],
+    *,
+    cap: float = 10.0,
+    stop: threading.Event | None = None,
 ) -> None:
     """Run ``step`` until it succeeds; a service that is down is waited for, never skipped.
 
     Only ``TRANSIENT`` exceptions are retried (backoff from 0.1 s to ``cap`` seconds, with
-    jitter); anything else propagates.
+    jitter); anything else propagates. Raises ``Stopped`` when ``stop`` is set meanwhile.
     """
     delay = 0.1
+    stop = stop or threading.Event()
     while True:
         try:
             step()
@@ -73,7 +91,9 @@ def retrying(
                 exc,
                 delay,
             )
-            time.sleep(delay * (0.5 + random.random()))  # jitter: restarts do not stampede
+            # Jitter: restarts do not stampede. A stop (SIGTERM) ends the wait at once.
+            if stop.wait(delay * (0.5 + random.random())):
+                raise Stopped(f"stopped while {service(exc)} was unavailable") from exc
             delay = min(cap, delay * 2)
 
 

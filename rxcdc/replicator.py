@@ -22,6 +22,7 @@ from django.db import connections
 from replication import HEARTBEAT_PREFIX, Chunk, Heartbeat, ReplicationStream, Run, parse_lsn
 from rxcdc.channels import StateChannel
 from rxcdc.conf import rx_settings
+from rxcdc.isolation import Stopped
 from rxcdc.runner import open_stream, start_worker
 from rxcdc.worker import Worker
 
@@ -72,13 +73,17 @@ class Replicator:
 
         Raises what the stream raises when it cannot go on (``ReplicationError``).
         """
-        for event in self.stream:
-            if observer is None:
+        try:
+            for event in self.stream:
+                if observer is None:
+                    self.handle(event)
+                    continue
+                observer.begin(event)
                 self.handle(event)
-                continue
-            observer.begin(event)
-            self.handle(event)
-            observer.end(event)
+                observer.end(event)
+        except Stopped as exc:
+            # The transaction being applied was not acknowledged: the next worker gets it.
+            log.warning("%s; its transaction comes again to the next worker", exc)
 
     def pump(self, timeout: float = 30.0) -> list[Chunk]:
         """Handle everything committed before this call (a WAL barrier); returns its chunks.
@@ -110,7 +115,11 @@ class Replicator:
         raise AssertionError("the stream ended before the WAL barrier")
 
     def stop(self) -> None:
-        """Make ``run()`` return at the next event boundary; safe from threads and signals."""
+        """Make ``run()`` return at the next event boundary; safe from threads and signals.
+
+        A wait for a service that is down ends at once (``isolation.Stopped``, unacknowledged).
+        """
+        self.worker.stopping.set()
         self.stream.stop()
 
     def close(self) -> None:

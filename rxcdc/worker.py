@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -91,6 +92,8 @@ class Worker:
         self.generation: str | None = None
         self.lag = 0.0  # seconds from the last transaction's commit to its acknowledgement
         self.outages = 0  # failed attempts to reach a service, for monitoring and tests
+        # Set by Replicator.stop (SIGTERM): a wait for a service ends with isolation.Stopped.
+        self.stopping = threading.Event()
         # Seconds spent per stage since start (route, serialize, cache, publish): see make bench.
         self.timings: dict[str, float] = defaultdict(float)
         self.quarantine = Quarantine()  # anchors whose state could not be produced
@@ -580,7 +583,7 @@ class Worker:
             for hook in self.on_outage:
                 hook(exc)
 
-        retrying(step, outage)
+        retrying(step, outage, stop=self.stopping)
 
 
 def _hot(req: HeatRequest, **fields: Any) -> tuple[str, frames.HotMessage]:

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import connection, connections
 
 from rxcdc.conf import rx_settings
+from rxcdc.isolation import Stopped
 from rxcdc.replicator import Replicator
 from rxcdc.testing.waiting import wait_until
 
@@ -54,6 +55,8 @@ class LiveWorker:
                 for event in replicator.stream:
                     with self._gate:
                         replicator.handle(event)
+        except Stopped:
+            pass  # stopped while waiting for a service: nothing was acknowledged
         except BaseException as exc:
             self.error = exc
             self.ready.set()

@@ -17,7 +17,10 @@ from django.db import connection, connections
 from replication.slot import slot_status
 from rxcdc import conf
 from rxcdc.conf import rx_settings
+from rxcdc.heat import HeatRequest
+from rxcdc.testing.live import LiveWorker
 from rxcdc.testing.services import MongoServer
+from rxcdc.testing.waiting import wait_until
 from tests.processes import django_env, drop_slot_when_free
 from tests.testapp.models import Message, Room
 
@@ -244,3 +247,26 @@ def test_a_new_slot_clears_a_cache_that_may_have_missed_changes(pipeline, settin
     pipeline.restart()
     assert pipeline.worker.cache.hot_anchors() == []
     assert pipeline.cached(ROOM, room.pk) == {}
+
+
+def test_a_worker_waiting_out_an_outage_stops_when_told(rx_settings, settings, file_mongo):
+    """SIGTERM (``Replicator.stop``) while MongoDB is down ends the run within moments; the
+    transaction it was applying is not acknowledged (it kept retrying until MongoDB was back)."""
+    settings.RX_MONGO_URL = file_mongo.url
+    room = Room.objects.create(name="r")
+    live = LiveWorker()
+    try:
+        heater = live.worker.heater
+        heater.request(HeatRequest(ROOM, room.pk, "test.nobody!x"), ttl=3600)
+        wait_until(lambda: live.worker.cache.is_hot(ROOM, room.pk), "the room is hot", 20)
+        file_mongo.stop()
+        Message.objects.create(room=room, text="while MongoDB is down")
+        wait_until(lambda: live.worker.outages > 0, "the worker waits for MongoDB", 20)
+        confirmed = slot_status(conf.replication_dsn(), settings.RX_SLOT_NAME)
+        live.stop()
+        assert not live.thread.is_alive(), "the worker kept retrying after it was stopped"
+        after = slot_status(conf.replication_dsn(), settings.RX_SLOT_NAME)
+        assert after.confirmed_flush_lsn == confirmed.confirmed_flush_lsn
+    finally:
+        live.stop()
+        file_mongo.start()

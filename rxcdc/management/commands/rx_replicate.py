@@ -89,7 +89,7 @@ class Command(BaseCommand):
         except ReplicationError as exc:
             raise CommandError(str(exc)) from exc
         with replicator:
-            restore = stop_on_signals(replicator.stream)
+            restore = stop_on_signals(replicator)
             probe.attach(replicator.worker, replicator.stream)
             worker = replicator.worker
             self.stdout.write(
