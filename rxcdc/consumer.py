@@ -25,8 +25,8 @@ from rxcdc.fanout import SYSTEM_GROUP, channel_group
 from rxcdc.feeds import AnchorFeeds, Feed
 from rxcdc.keys import bad_write_keys
 from rxcdc.origin import has_cookie, is_allowed, origin_of
+from rxcdc.privacy import PrivacyFilter
 from rxcdc.resync import resyncs
-from rxcdc.scope import UserScope
 from rxcdc.serialize import jsonable
 from rxcdc.writes import apply_write
 
@@ -39,14 +39,14 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
     """Authenticates, loads snapshots through the worker, relays updates, runs actions/writes."""
 
     channel_class: Any = None
-    channel: Any = None  # the StateChannel instance, once authenticated
+    state_channel: Any = None  # the StateChannel instance, once authenticated
 
     def __init__(self, *args: Any, channel_class: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Channels passes as_asgi() keywords to __init__ but does not store them.
         self.channel_class = channel_class or self.channel_class
         self.user: Any = None
-        self.scope_filter: UserScope | None = None
+        self.privacy: PrivacyFilter | None = None
         self.feeds: dict[Any, Feed] = {}
         self.heat_waiters: dict[Any, asyncio.Future[dict[str, Any]]] = {}
         self.groups: set[str] = set()  # every group joined, anchors' included; left at the end
@@ -67,7 +67,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         """Accept, check the Origin, then wait for the auth frame (closed after RX_AUTH_TIMEOUT)."""
-        self.channel = None
+        self.state_channel = None
         self.tokens, self.refilled = float(rx_settings.RATE_BURST), time.monotonic()
         await self.accept()
         origin = origin_of(self.scope)
@@ -87,9 +87,9 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             return
         self.ended = True
         self._stop_tasks()
-        if self.channel is not None:
+        if self.state_channel is not None:
             with contextlib.suppress(Exception):
-                await self.channel.on_disconnect()
+                await self.state_channel.on_disconnect()
         for group in list(self.groups):
             with contextlib.suppress(Exception):
                 await self.channel_layer.group_discard(group, self.channel_name)
@@ -132,7 +132,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             return
         kind = frame["type"]
         metrics.frame_received(kind)
-        if self.channel is None:
+        if self.state_channel is None:
             if kind != "auth":
                 await self.send_frame(protocol.error("unauthenticated", "send an auth frame first"))
                 return
@@ -159,7 +159,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
 
     async def _auth_deadline(self) -> None:
         await asyncio.sleep(rx_settings.AUTH_TIMEOUT)
-        if self.channel is None:
+        if self.state_channel is None:
             await self._refuse("timeout", "no auth frame in time", protocol.CLOSE_TIMEOUT)
 
     async def _refuse(self, code: str, message: str, close_code: int) -> None:
@@ -239,10 +239,10 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
                 return
         if self.closing:  # refused meanwhile (the auth deadline)
             return
-        self.channel, self.user = channel, user
+        self.state_channel, self.user = channel, user
         self.credentials = reauth.credentials(self.scope, token)
         model = self.channel_class.state()
-        self.scope_filter = UserScope(model, jsonable(user.pk) if user.is_authenticated else None)
+        self.privacy = PrivacyFilter(model, jsonable(user.pk) if user.is_authenticated else None)
         await self.join(SYSTEM_GROUP)
         if user.is_authenticated:
             await self.join(reauth.user_group(user.pk))
@@ -293,10 +293,10 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
 
     async def reauthenticate(self) -> None:
         """Check the credentials and ``has_permission`` again; close with 4401/4403 if gone."""
-        if self.channel is None or self.closing:
+        if self.state_channel is None or self.closing:
             return
         try:
-            verdict = await reauth.verdict(self.channel, self.credentials)
+            verdict = await reauth.verdict(self.state_channel, self.credentials)
         except (OperationalError, InterfaceError) as exc:
             # The database is away: keep the socket, ask again next round.
             log.warning("%s: re-authentication postponed: %s", self.label, exc)
@@ -306,8 +306,8 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             return
         if verdict is not None:
             await self._refuse(*verdict)
-        elif self.channel.user is not None:
-            self.user = self.channel.user
+        elif self.state_channel.user is not None:
+            self.user = self.state_channel.user
 
     async def rx_reauth(self, message: dict[str, Any]) -> None:
         """The user's token or row changed, or a session logged out: check at once.
@@ -359,7 +359,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         """List channels: show anchors created while their ``anchor_created`` could be lost."""
         await asyncio.sleep(resyncs().event_delay())  # every list socket of the process relists
         listed, _cut = await database_sync_to_async(self._initial_anchors)(
-            self.channel, self.channel.url_kwargs
+            self.state_channel, self.state_channel.url_kwargs
         )
         limit = rx_settings.MAX_ANCHORS
         for pk in listed:
@@ -387,7 +387,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
 
     async def rx_notification(self, message: dict[str, Any]) -> None:
         """Forward a notification for this anchor (and user, when it names one)."""
-        if message.get("user") in (None, self.scope_filter and self.scope_filter.user_id):
+        if message.get("user") in (None, self.privacy and self.privacy.user_id):
             await self.send_frame(frames.notification(message["anchor"], message["payload"]))
 
     async def rx_system(self, message: dict[str, Any]) -> None:
@@ -398,8 +398,8 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         """Route ``@consumer`` event types to the channel, ``rx.*`` to ours, the rest as usual."""
         kind = message.get("type", "")
         # ``@consumer`` handlers of the channel get their event types first.
-        if self.channel is not None and kind in self.channel_class.consumer_handlers():
-            await self.channel_class.consumer_handlers()[kind](self.channel, message)
+        if self.state_channel is not None and kind in self.channel_class.consumer_handlers():
+            await self.channel_class.consumer_handlers()[kind](self.state_channel, message)
             return
         if kind.startswith("rx."):
             # Channels' dispatch first closes stale database connections through a hop to the
@@ -426,7 +426,8 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
 
     async def _action(self, frame: dict[str, Any]) -> None:
         try:
-            result = await run_action(self.channel, frame["action"], frame.get("params") or {})
+            params = frame.get("params") or {}
+            result = await run_action(self.state_channel, frame["action"], params)
         except ActionError as exc:
             await self.send_frame(
                 frames.request_error("action.error", frame["id"], exc.code, str(exc))
@@ -455,7 +456,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         anchors = self.anchor_pks()
         try:
             result = await database_sync_to_async(apply_write)(
-                self.channel, cache(), anchors, self.user, frame
+                self.state_channel, cache(), anchors, self.user, frame
             )
         except ActionError as exc:
             await self.send_frame(

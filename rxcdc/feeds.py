@@ -21,8 +21,8 @@ from rxcdc.clients import cache, heater
 from rxcdc.conf import rx_settings
 from rxcdc.fanout import anchor_group
 from rxcdc.heat import HeatRequest
+from rxcdc.privacy import PrivacyFilter
 from rxcdc.resync import resyncs
-from rxcdc.scope import UserScope
 from rxcdc.serialize import jsonable
 
 __all__ = ["AnchorFeeds", "Feed"]
@@ -48,10 +48,10 @@ class AnchorFeeds:
     """The anchors half of ``StateConsumer``: one ``Feed`` per anchor the connection shows."""
 
     channel_class: Any
-    channel: Any
+    state_channel: Any
     feeds: dict[Any, Feed]
     heat_waiters: dict[Any, asyncio.Future[dict[str, Any]]]
-    scope_filter: UserScope | None
+    privacy: PrivacyFilter | None
     if TYPE_CHECKING:  # provided by StateConsumer and channels' consumer
         channel_layer: Any
         channel_name: str
@@ -102,8 +102,8 @@ class AnchorFeeds:
             mode, instances, tombstones = await sync_to_async(
                 cache().snapshot, thread_sensitive=False
             )(self.label, feed.pk, since)
-            assert self.scope_filter is not None
-            instances, tombstones = self.scope_filter.filter(instances, tombstones)
+            assert self.privacy is not None
+            instances, tombstones = self.privacy.filter(instances, tombstones)
             if added:
                 await self.send_frame(frames.anchor_added(key))
             await self.send_frame(frames.snapshot_begin(key, lsn, cast(frames.SnapshotMode, mode)))
@@ -284,14 +284,12 @@ class AnchorFeeds:
         return False
 
     async def _relay(self, message: dict[str, Any]) -> None:
-        assert self.scope_filter is not None
-        if not self.scope_filter.affects(message):
+        assert self.privacy is not None
+        if not self.privacy.affects(message):
             # Every connection of this anchor gets the same bytes: encode them once per process.
             await self.send_text(_shared_frame(message))
             return
-        instances, tombstones = self.scope_filter.filter(
-            message["instances"], message["tombstones"]
-        )
+        instances, tombstones = self.privacy.filter(message["instances"], message["tombstones"])
         if not instances and not tombstones and message["part"] == 0 and message["last"]:
             return  # nothing this user may see
         await self.send_text(_update_text(message, instances, tombstones))
@@ -317,9 +315,9 @@ class AnchorFeeds:
 
     async def rx_anchor_created(self, message: dict[str, Any]) -> None:
         """List channels: a new anchor row; shown if ``is_visible`` says so."""
-        if self.channel is None or not self.channel_class.auto_update():
+        if self.state_channel is None or not self.channel_class.auto_update():
             return
-        visible = await database_sync_to_async(_visible)(self.channel, message["anchor"])
+        visible = await database_sync_to_async(_visible)(self.state_channel, message["anchor"])
         if visible:
             await self.add_anchor(visible.pk)
 

@@ -101,7 +101,7 @@ class Client:
 def recomputed(label: str, anchor: Any, user_id: Any = None) -> dict[tuple[str, Any], dict]:
     """A fresh serialization of an anchor as ``user_id`` may see it."""
     from rxcdc.channels import get_channel
-    from rxcdc.scope import UserScope
+    from rxcdc.privacy import PrivacyFilter
 
     model = get_channel(label).state()
     delta = HotState().heat((label, anchor), model, load_rows)
@@ -109,7 +109,7 @@ def recomputed(label: str, anchor: Any, user_id: Any = None) -> dict[tuple[str, 
         {**row.doc, "_type": t, "_pk": jsonable(pk), "_lsn": 0, "_user": row.user}
         for (t, pk), row in delta.upserts.items()
     ]
-    instances, _ = UserScope(model, user_id).filter(instances, [])
+    instances, _ = PrivacyFilter(model, user_id).filter(instances, [])
     return {
         (i["_type"], i["_pk"]): {f: v for f, v in i.items() if not f.startswith("_")}
         for i in instances

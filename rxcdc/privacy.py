@@ -8,12 +8,12 @@ from typing import Any
 from rxcdc.layers import StateModel
 from rxcdc.serialize import encode
 
-__all__ = ["UserScope"]
+__all__ = ["PrivacyFilter"]
 
 Instance = dict[str, Any]  # server-side: fields as JSON text under "json", plus _type, _pk, ...
 
 
-class UserScope:
+class PrivacyFilter:
     """Filters a connection's frames down to what its user may see.
 
     A parent's scoped lists are filtered by the owners the worker sent along (``_owners``),
