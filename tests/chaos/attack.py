@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from rxcdc.heat import alive_key
+from rxcdc.testing.waiting import WaitFailed, wait_until
 from tests.chaos.settings import RX_REAUTH_INTERVAL
 from tests.exact.harness import CACHE_TTL, LABEL
 from tests.ws.test_hostile import frames
@@ -209,10 +210,9 @@ def hostile_frames(scene: Any, result: Any, case: int) -> float:
     keys = redis.Redis.from_url(scene.stack.redis_server.url)
     try:
         key = alive_key(LABEL, board)
-        deadline = time.monotonic() + CACHE_TTL + 5
-        while keys.exists(key) and time.monotonic() < deadline:
-            time.sleep(0.05)  # polling the key's expiry with a deadline
-        if keys.exists(key):
+        try:
+            wait_until(lambda: not keys.exists(key), "the board cooled", CACHE_TTL + 5)
+        except WaitFailed:
             result.leaked += 1
             result.broken.append("the attacker's board stayed alive after its connections ended")
     finally:

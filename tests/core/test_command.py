@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 from replication.slot import slot_status
 from rxcdc import conf
 from rxcdc.conf import rx_settings
+from rxcdc.testing.waiting import wait_until
 from tests.processes import django_env
 
 
@@ -59,7 +60,6 @@ def test_waits_for_mongodb_at_start_with_one_line_per_attempt(transactional_db, 
     import signal
     import subprocess
     import sys
-    import time
 
     from rxcdc.testing.services import MongoServer, free_port, stop_process
 
@@ -75,16 +75,12 @@ def test_waits_for_mongodb_at_start_with_one_line_per_attempt(transactional_db, 
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 60
-        while "MongoDB unreachable at start" not in log.read_text():
-            assert worker.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)  # polling a log file, with a deadline
+        said = {"process": worker, "context": log.read_text}
+        wait_until(
+            lambda: "MongoDB unreachable at start" in log.read_text(), "it says so", 60, **said
+        )
         mongo.start()
-        while "rx_replicate: streaming" not in log.read_text():
-            assert worker.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)  # polling a log file, with a deadline
+        wait_until(lambda: "rx_replicate: streaming" in log.read_text(), "it streams", 60, **said)
         assert "Traceback" not in log.read_text()
     finally:
         stop_process(worker, signal.SIGTERM)
@@ -95,7 +91,6 @@ def test_a_clean_stop_withdraws_the_workers_presence_at_once(transactional_db, t
     import signal
     import subprocess
     import sys
-    import time
 
     import redis
 
@@ -111,11 +106,13 @@ def test_a_clean_stop_withdraws_the_workers_presence_at_once(transactional_db, t
         )
     r = redis.Redis.from_url(conf.redis_url())
     pid = str(worker.pid).encode()
-    deadline = time.monotonic() + 60
-    while r.get(WORKER_KEY) != pid:  # announced while it runs
-        assert worker.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.1)  # polling Redis, with a deadline
+    wait_until(
+        lambda: r.get(WORKER_KEY) == pid,
+        "the worker announced itself",
+        60,
+        process=worker,
+        context=log.read_text,
+    )
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(30) == 0, log.read_text()
     # Consumers tell their clients the worker is gone now, not when the key's TTL runs out.
