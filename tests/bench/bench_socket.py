@@ -207,31 +207,36 @@ def _snapshots(fig: dict[str, list[float]]) -> list[Result]:
 # -- setup and processes -----------------------------------------------------------------------
 
 
-def _settings_env() -> dict[str, str]:
+def _settings_env(database: str = DATABASE) -> dict[str, str]:
     """What tests/settings.py reads: database, slot and cache names, a long cache TTL."""
     return {
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "RXCDC_PG_NAME": DATABASE,
-        "RX_SLOT_NAME": DATABASE,
-        "RX_MONGO_DB": DATABASE,
+        "RXCDC_PG_NAME": database,
+        "RX_SLOT_NAME": database,
+        "RX_MONGO_DB": database,
         "RX_CACHE_TTL": "3600",
         "RX_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "PYTHONUNBUFFERED": "1",
     }
 
 
-def _setup(services: LocalServices, env: dict[str, str]) -> str:
-    """A fresh migrated database with both rooms and a user; returns the user's token."""
+def fresh_database(services: LocalServices, env: dict[str, str], database: str) -> None:
+    """Drop and create ``database`` (and its cache), then migrate it."""
     with psycopg.connect(services.postgres.dsn(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-    pymongo.MongoClient(services.mongo.url, directConnection=True).drop_database(DATABASE)
+        conn.execute(f"DROP DATABASE IF EXISTS {database}")
+        conn.execute(f"CREATE DATABASE {database}")
+    pymongo.MongoClient(services.mongo.url, directConnection=True).drop_database(database)
     subprocess.run(
         [sys.executable, "-m", "django", "migrate", "--verbosity", "0"],
         env=env,
         cwd=ROOT,
         check=True,
     )
+
+
+def _setup(services: LocalServices, env: dict[str, str]) -> str:
+    """A fresh migrated database with both rooms and a user; returns the user's token."""
+    fresh_database(services, env, DATABASE)
     token = secrets.token_hex(20)
     last = LIVE_MESSAGES + BIG_MESSAGES
     with psycopg.connect(services.postgres.dsn(DATABASE), autocommit=True) as conn:

@@ -35,6 +35,7 @@ from rxcdc.testing.services import LocalServices
 from rxcdc.testing.waiting import wait_until
 
 from . import sustained
+from .bench_socket import _settings_env
 from .result import Result
 
 LABEL = "testapp.RoomChannel"
@@ -141,17 +142,6 @@ def _results(fig: dict[str, list[float]]) -> list[Result]:
 
 
 # -- setup -------------------------------------------------------------------------------------
-
-
-def _settings_env(database: str) -> dict[str, str]:
-    """What tests/settings.py reads: database, slot and cache names, a long cache TTL."""
-    return {
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "RXCDC_PG_NAME": database,
-        "RX_SLOT_NAME": database,
-        "RX_MONGO_DB": database,
-        "RX_CACHE_TTL": "3600",
-    }
 
 
 def _setup_django(services: LocalServices) -> None:

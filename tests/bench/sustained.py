@@ -25,14 +25,22 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pymongo
 import redis
 
 from replication import Chunk, Heartbeat, ReplicationStream, Run, drop_slot, ensure_slot
 from replication.heartbeat import HEARTBEAT_PREFIX
 from rxcdc.testing.services import LocalServices, free_port
 
-from .bench_socket import _connect, _record, _stop, _until_snapshot_end, _wait_for, start_stack
+from .bench_socket import (
+    _connect,
+    _record,
+    _settings_env,
+    _stop,
+    _until_snapshot_end,
+    _wait_for,
+    fresh_database,
+    start_stack,
+)
 
 DATABASE = "bench_sustained"
 LABEL = "testapp.RoomChannel"
@@ -55,7 +63,7 @@ def step_seconds() -> float:
 
 def measure(services: LocalServices, fig: dict[str, list[float]]) -> None:
     """One ramp: appends the passing rate, its p50/p99, the ceiling and the last lag to ``fig``."""
-    env = {**os.environ, **services.env(), **_settings_env()}
+    env = {**os.environ, **services.env(), **_settings_env(DATABASE)}
     dsn = services.postgres.dsn(DATABASE)
     token = _setup(services, env)
     procs: list[Any] = []
@@ -99,28 +107,9 @@ def measure(services: LocalServices, fig: dict[str, list[float]]) -> None:
         )
 
 
-def _settings_env() -> dict[str, str]:
-    return {
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "RXCDC_PG_NAME": DATABASE,
-        "RX_SLOT_NAME": DATABASE,
-        "RX_MONGO_DB": DATABASE,
-        "RX_CACHE_TTL": "3600",
-        "RX_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
 def _setup(services: LocalServices, env: dict[str, str]) -> str:
     """A fresh database of HOT rooms of PER_ROOM messages and a user; returns its token."""
-    import subprocess
-
-    with psycopg.connect(services.postgres.dsn(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-    pymongo.MongoClient(services.mongo.url, directConnection=True).drop_database(DATABASE)
-    migrate = [sys.executable, "-m", "django", "migrate", "--verbosity", "0"]
-    subprocess.run(migrate, env=env, cwd=ROOT, check=True)
+    fresh_database(services, env, DATABASE)
     token, messages = secrets.token_hex(20), HOT * PER_ROOM
     with psycopg.connect(services.postgres.dsn(DATABASE), autocommit=True) as conn:
         conn.execute("ALTER TABLE testapp_message SET (autovacuum_enabled = false)")
