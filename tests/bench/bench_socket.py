@@ -601,7 +601,15 @@ def _worker_main(timings_path: str) -> None:
 
     Worker.handle, Worker.heat = timed_handle, timed_heat  # type: ignore[method-assign]
     Publisher.group_send = timed_group_send  # type: ignore[method-assign]
-    call_command("rx_replicate")
+    profile = os.environ.get("RX_BENCH_PROFILE")  # a cProfile stats file: where the time goes
+    if not profile:
+        call_command("rx_replicate")
+        return
+    import cProfile
+
+    with cProfile.Profile() as profiler:
+        call_command("rx_replicate")
+    profiler.dump_stats(profile)
 
 
 def _writer_main(dsn: str, prefix: str, rows: str, commits_path: str) -> None:
