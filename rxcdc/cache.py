@@ -291,14 +291,6 @@ class Cache:
             out.append(((meta["channel"], anchor), failure))
         return out
 
-    def last_lsns(self, label: str, anchors: list[Any]) -> dict[Any, int]:
-        """The newest ``_lsn`` written per anchor (tombstones included), by JSON anchor."""
-        out: dict[Any, int] = {}
-        query = {"a": {"$in": [jsonable(a) for a in anchors]}}
-        for doc in self.collection(label).find(query, {"a": 1, "_lsn": 1}):
-            out[doc["a"]] = max(out.get(doc["a"], 0), doc["_lsn"])
-        return out
-
     def hot_anchors(self) -> list[Doc]:
         """Meta documents of every hot anchor."""
         return list(self.meta.find({"state": "hot"}))
@@ -374,12 +366,22 @@ class Cache:
         newer = {d["a"] for d in self.collection(label).find(query, {"a": 1})} if hot else set()
         return (set(lsns) - hot) | newer
 
-    def live_docs(self, label: str, anchors: list[Any]) -> dict[Any, list[Doc]]:
-        """Live documents of several anchors of one channel, by anchor, in one query."""
-        out: dict[Any, list[Doc]] = {jsonable(a): [] for a in anchors}
-        for doc in self.collection(label).find({"a": {"$in": list(out)}, "del": False}):
-            out[doc["a"]].append(doc)
-        return out
+    def restore_docs(
+        self, label: str, anchors: list[Any]
+    ) -> tuple[dict[Any, list[Doc]], dict[Any, int]]:
+        """Several anchors of one channel, in one query: (live documents, newest ``_lsn``).
+
+        Both by JSON anchor; the newest ``_lsn`` counts tombstones too (it is what a client
+        may have applied last).
+        """
+        live: dict[Any, list[Doc]] = {jsonable(a): [] for a in anchors}
+        newest: dict[Any, int] = {}
+        for doc in self.collection(label).find({"a": {"$in": list(live)}}):
+            anchor = doc["a"]
+            newest[anchor] = max(newest.get(anchor, 0), doc["_lsn"])
+            if not doc.get("del"):
+                live[anchor].append(doc)
+        return live, newest
 
     def status(self) -> list[Doc]:
         """Per hot anchor: channel, anchor, LSN, and live document count."""
@@ -394,33 +396,57 @@ class Cache:
 
 def row_from_doc(layer: Layer, doc: Doc) -> Row:
     """Rebuild a ``Row`` (with Python pk types) from a cached document."""
-    children = {c.field_name or "": c for c in layer.linked}
+    return _DocReader.of(layer).row(doc)
 
-    def child_pk(name: str, value: Any) -> Any:
-        return children[name].model._meta.pk.to_python(value) if name in children else value
 
-    parent_pk = layer.parent.model._meta.pk if layer.parent is not None else None
-    through = {}
-    for name, pairs in (doc.get("through") or {}).items():
-        tmodel = children[name].through_model if name in children else None
-        tpk = tmodel._meta.pk if tmodel is not None else None
-        through[name] = [(tpk.to_python(t) if tpk else t, child_pk(name, c)) for t, c in pairs]
-    text = doc.get("json") or "{}"
-    return Row(
-        pk=layer.model._meta.pk.to_python(doc["pk"]),
-        doc=json.loads(text),
-        text=text,
-        order=tuple(doc.get("ord") or ()),
-        owners=doc.get("own") or {},
-        former=doc.get("fu") or [],
-        viewers=doc.get("vw"),
-        links={n: [child_pk(n, v) for v in ids] for n, ids in (doc.get("links") or {}).items()},
-        through=through,
-        user=doc.get("u"),
-        parent_fk=parent_pk.to_python(doc["pfk"])
-        if parent_pk and doc.get("pfk") is not None
-        else None,
-    )
+class _DocReader:
+    """A layer's pk conversions, looked up once: a restart rebuilds every hot row with them."""
+
+    _readers: dict[int, _DocReader] = {}
+
+    @classmethod
+    def of(cls, layer: Layer) -> _DocReader:
+        reader = cls._readers.get(id(layer))
+        if reader is None or reader.layer is not layer:
+            reader = cls._readers[id(layer)] = cls(layer)
+        return reader
+
+    def __init__(self, layer: Layer) -> None:
+        self.layer = layer
+        self.pk = layer.model._meta.pk.to_python
+        self.parent_pk = layer.parent.model._meta.pk.to_python if layer.parent else None
+        self.child_pk = {c.field_name or "": c.model._meta.pk.to_python for c in layer.linked}
+        self.through_pk = {
+            c.field_name or "": c.through_model._meta.pk.to_python
+            for c in layer.linked
+            if c.through_model is not None
+        }
+
+    def row(self, doc: Doc) -> Row:
+        child_pk = self.child_pk
+        links = {}
+        for name, ids in (doc.get("links") or {}).items():
+            convert = child_pk.get(name)
+            links[name] = [convert(v) for v in ids] if convert else list(ids)
+        through = {}
+        for name, pairs in (doc.get("through") or {}).items():
+            tpk, cpk = self.through_pk.get(name), child_pk.get(name)
+            through[name] = [(tpk(t) if tpk else t, cpk(c) if cpk else c) for t, c in pairs]
+        text = doc.get("json") or "{}"
+        pfk = doc.get("pfk")
+        return Row(
+            pk=self.pk(doc["pk"]),
+            doc=json.loads(text),
+            text=text,
+            order=tuple(doc.get("ord") or ()),
+            owners=doc.get("own") or {},
+            former=doc.get("fu") or [],
+            viewers=doc.get("vw"),
+            links=links,
+            through=through,
+            user=doc.get("u"),
+            parent_fk=self.parent_pk(pfk) if self.parent_pk and pfk is not None else None,
+        )
 
 
 def restore_loader(model: StateModel, docs: Iterable[Doc], database: Any) -> Any:

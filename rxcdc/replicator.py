@@ -8,6 +8,7 @@ releases everything once, whichever way the run ends.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -54,6 +55,7 @@ class Replicator:
         standby: bool = False,
         idle_tick: float = 0.05,
         on_outage: Iterable[Callable[[BaseException], None]] = (),
+        freeze_heated: bool = False,
     ) -> None:
         self.worker: Worker = start_worker(channels, on_outage=list(on_outage))
         try:
@@ -63,6 +65,8 @@ class Replicator:
             self.worker.publisher.close()
             raise
         self._closed = False
+        self.freeze_heated = freeze_heated
+        self._frozen_at = -1  # Worker.heated when the collector last froze the heap
 
     def handle(self, event: Any) -> None:
         """Apply one stream event (a chunk, a run of transactions, a heartbeat or a tick)."""
@@ -77,13 +81,28 @@ class Replicator:
             for event in self.stream:
                 if observer is None:
                     self.handle(event)
-                    continue
-                observer.begin(event)
-                self.handle(event)
-                observer.end(event)
+                else:
+                    observer.begin(event)
+                    self.handle(event)
+                    observer.end(event)
+                if self.freeze_heated and self.worker.heated != self._frozen_at:
+                    self._freeze()
         except Stopped as exc:
             # The transaction being applied was not acknowledged: the next worker gets it.
             log.warning("%s; its transaction comes again to the next worker", exc)
+
+    def _freeze(self) -> None:
+        """Exempt everything alive now (the hot state just heated) from the cycle collector.
+
+        A full collection walks every tracked object: with many hot anchors that was a pause of
+        up to 0.2 s every few seconds under load, which every transaction queued behind it
+        waited for. Hot state holds no reference cycles, so reference counting still frees a
+        cooled anchor. The young generations are collected first, so the heat's own cyclic
+        garbage is not frozen with it.
+        """
+        gc.collect(1)
+        gc.freeze()
+        self._frozen_at = self.worker.heated
 
     def pump(self, timeout: float = 30.0) -> list[Chunk]:
         """Handle everything committed before this call (a WAL barrier); returns its chunks.

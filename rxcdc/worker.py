@@ -94,6 +94,7 @@ class Worker:
         self.outages = 0  # failed attempts to reach a service, for monitoring and tests
         # Set by Replicator.stop (SIGTERM): a wait for a service ends with isolation.Stopped.
         self.stopping = threading.Event()
+        self.heated = 0  # anchors heated since start (restores, requests, reloads, heals)
         # Seconds spent per stage since start (route, serialize, cache, publish): see make bench.
         self.timings: dict[str, float] = defaultdict(float)
         self.quarantine = Quarantine()  # anchors whose state could not be produced
@@ -127,8 +128,7 @@ class Worker:
         repaired: list[AnchorKey] = []
         for label, anchors in by_channel.items():
             model = self.channels[label].state()
-            docs_by_anchor = self.cache.live_docs(label, anchors)
-            last = self.cache.last_lsns(label, anchors)
+            docs_by_anchor, last = self.cache.restore_docs(label, anchors)
             for raw in anchors:
                 key = (label, model.root.model._meta.pk.to_python(raw))
                 if self._restore_anchor(key, model, docs_by_anchor[raw], position):
@@ -520,6 +520,7 @@ class Worker:
 
     def _heat_together(self, wanted: dict[AnchorKey, Any]) -> None:
         deltas = self.state.heat_many(list(wanted.items()), self._load)
+        self.heated += len(deltas)
         by_channel: dict[str, dict[Any, Delta]] = defaultdict(dict)
         for (label, anchor), delta in deltas.items():
             by_channel[label][anchor] = delta

@@ -88,7 +88,6 @@ def run(services: LocalServices, repeats: int) -> list[Result]:
                     fig.setdefault(kind, []).append(asyncio.run(_snapshot(url, token)))
                     if kind == "cold":
                         fig.setdefault("heat", []).append(_last_heat(timings))
-                fig.setdefault("gc", []).append(_longest_gc(timings) * 1000)
                 fig.setdefault("read", []).append(_read_docs(docs))
         except BaseException:
             for name in ("worker.log", "daphne.log"):
@@ -135,7 +134,7 @@ def _single_row(fig: dict[str, list[float]], load: str, stream: str) -> list[Res
             at_most=10,
         ),
         Result(
-            "the worker's longest full garbage collection (run so far, heats included)",
+            "the worker's longest full garbage collection during those transactions (0: none)",
             "ms",
             fig["gc"],
         ),
@@ -352,6 +351,7 @@ def _latency(
     A frame is matched to its transaction by commit LSN (the worker logs each xid's), not by
     content: a worker that lags reads rows as they are now, so a frame may carry a later text.
     """
+    collections_before = len(_full_collections(timings))
     with tempfile.NamedTemporaryFile("r", suffix=".json") as commits_file:
 
         def covered() -> dict[int, list[tuple[float, float, float, float]]]:
@@ -386,6 +386,8 @@ def _latency(
     busy = [(done - got) * 1000 for _, got, _, done in chunks]
     x = f"x{rows}:" if rows > 1 else ""
     fig.setdefault(x + "busy", []).append(statistics.median(busy))
+    during = _full_collections(timings)[collections_before:]
+    fig.setdefault(x + "gc", []).append(max(during, default=0.0) * 1000)
     for name, values in (
         ("client", client),
         ("stream", stream),
@@ -522,12 +524,11 @@ def _clear(env: dict[str, str], docs: Any, worker: subprocess.Popen[bytes]) -> N
     )
 
 
-def _longest_gc(timings: Path) -> float:
-    """The worker's longest full garbage collection so far, in seconds."""
-    pauses = [
+def _full_collections(timings: Path) -> list[float]:
+    """The worker's full garbage collections so far, in seconds each, oldest first."""
+    return [
         float(line.split()[1]) for line in timings.read_text().splitlines() if line[:3] == "gc "
     ]
-    return max(pauses, default=0.0)
 
 
 def _last_heat(timings: Path) -> float:

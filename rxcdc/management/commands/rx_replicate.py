@@ -85,7 +85,8 @@ class Command(BaseCommand):
         if standby:
             self.stdout.write("rx_replicate: standby, waiting for the slot's active worker to stop")
         try:
-            replicator = Replicator(standby=standby, on_outage=[probe.outage])
+            # This process is the worker's own: its hot state is exempted from full collections.
+            replicator = Replicator(standby=standby, on_outage=[probe.outage], freeze_heated=True)
         except ReplicationError as exc:
             raise CommandError(str(exc)) from exc
         with replicator:
