@@ -153,16 +153,16 @@ class StateChannel:
 
     async def add_instance(self, pk: Any) -> None:
         """List channels: add an anchor to this connection (snapshot follows)."""
-        await self.consumer.add_anchor(pk)
+        await self.consumer.anchors.add(pk)
 
     async def remove_instance(self, pk: Any) -> None:
         """List channels: remove an anchor from this connection."""
-        await self.consumer.remove_anchor(pk)
+        await self.consumer.anchors.remove(pk)
 
     async def clear(self) -> None:
         """List channels: remove every anchor from this connection."""
-        for pk in list(self.consumer.anchor_pks()):
-            await self.consumer.remove_anchor(pk)
+        for pk in self.consumer.anchors.pks():
+            await self.consumer.anchors.remove(pk)
 
     async def group_add(self, group: str) -> None:
         """Join a custom group (left automatically on disconnect); see ``@consumer``."""

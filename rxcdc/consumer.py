@@ -19,14 +19,13 @@ from django.db import InterfaceError, OperationalError
 
 from rxcdc import frames, hooks, liveness, metrics, protocol, reauth
 from rxcdc.actions import ActionError, run_action
+from rxcdc.anchors import ConnectionAnchors, listed_anchors
 from rxcdc.clients import cache
 from rxcdc.conf import rx_settings
 from rxcdc.fanout import SYSTEM_GROUP, channel_group
-from rxcdc.feeds import AnchorFeeds, Feed
 from rxcdc.keys import bad_write_keys
 from rxcdc.origin import has_cookie, is_allowed, origin_of
 from rxcdc.privacy import PrivacyFilter
-from rxcdc.resync import resyncs
 from rxcdc.serialize import jsonable
 from rxcdc.writes import apply_write
 
@@ -35,8 +34,8 @@ __all__ = ["StateConsumer"]
 log = logging.getLogger("rxcdc.consumer")
 
 
-class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
-    """Authenticates, loads snapshots through the worker, relays updates, runs actions/writes."""
+class StateConsumer(AsyncWebsocketConsumer):
+    """Authenticates, runs actions and writes; its ``anchors`` load snapshots and relay updates."""
 
     channel_class: Any = None
     state_channel: Any = None  # the StateChannel instance, once authenticated
@@ -47,8 +46,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         self.channel_class = channel_class or self.channel_class
         self.user: Any = None
         self.privacy: PrivacyFilter | None = None
-        self.feeds: dict[Any, Feed] = {}
-        self.heat_waiters: dict[Any, asyncio.Future[dict[str, Any]]] = {}
+        self.anchors: ConnectionAnchors | None = None  # once authenticated
         self.groups: set[str] = set()  # every group joined, anchors' included; left at the end
         self.tasks: set[asyncio.Task[Any]] = set()
         self.credentials: dict[str, Any] = {}
@@ -56,6 +54,11 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         self.closed = False  # close sent: nothing more goes out (updates may still arrive)
         self.ended = False
         self.worker_up = True  # until the worker's key says otherwise
+
+    @property
+    def label(self) -> str:
+        """The channel's label."""
+        return str(self.channel_class.label())
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Run the connection; however it ends (close, crash, cancellation), stop all it started."""
@@ -74,7 +77,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         if origin is not None and not is_allowed(origin, self.scope):
             # Accepted first so that the client learns why (a refused handshake is just 1006).
             message = f"origin {origin} is not allowed (RX_ALLOWED_ORIGINS)"
-            await self._refuse("bad_origin", message, protocol.CLOSE_FORBIDDEN)
+            await self.refuse("bad_origin", message, protocol.CLOSE_FORBIDDEN)
             return
         self._spawn(self._auth_deadline())
 
@@ -99,9 +102,11 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         with contextlib.suppress(RuntimeError):  # no running loop: nothing was started
             liveness.watch().unsubscribe(self)
         current = asyncio.current_task()
-        for task in list(self.tasks) + [f.task for f in self.feeds.values() if f.task]:
+        for task in list(self.tasks):
             if task is not current:
                 task.cancel()
+        if self.anchors is not None:
+            self.anchors.stop()
 
     # -- inbound frames -------------------------------------------------------------------------
 
@@ -160,9 +165,9 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
     async def _auth_deadline(self) -> None:
         await asyncio.sleep(rx_settings.AUTH_TIMEOUT)
         if self.state_channel is None:
-            await self._refuse("timeout", "no auth frame in time", protocol.CLOSE_TIMEOUT)
+            await self.refuse("timeout", "no auth frame in time", protocol.CLOSE_TIMEOUT)
 
-    async def _refuse(self, code: str, message: str, close_code: int) -> None:
+    async def refuse(self, code: str, message: str, close_code: int) -> None:
         """``auth.error`` then close; nothing of this connection runs or arrives afterwards."""
         if self.closing:
             return
@@ -175,7 +180,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
 
     async def _hook_failed(self, what: str) -> None:
         log.exception("%s.%s raised", self.channel_class.__name__, what)
-        await self._refuse(
+        await self.refuse(
             "server_error", f"the server failed in {what}", protocol.CLOSE_SERVER_ERROR
         )
 
@@ -187,12 +192,12 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         cookie_only = not token and origin_of(self.scope) is None and has_cookie(self.scope)
         if cookie_only and user is not None and user.is_authenticated:
             message = "a session needs an Origin header; clients without one send a token"
-            await self._refuse("bad_origin", message, protocol.CLOSE_FORBIDDEN)
+            await self.refuse("bad_origin", message, protocol.CLOSE_FORBIDDEN)
             return
         if token:
             user = await reauth.token_user(token)
             if user is None:
-                await self._refuse(
+                await self.refuse(
                     "unauthenticated", "invalid token", protocol.CLOSE_UNAUTHENTICATED
                 )
                 return
@@ -215,11 +220,9 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             return
         if not allowed:
             if user is None or not user.is_authenticated:
-                await self._refuse(
-                    "unauthenticated", "log in first", protocol.CLOSE_UNAUTHENTICATED
-                )
+                await self.refuse("unauthenticated", "log in first", protocol.CLOSE_UNAUTHENTICATED)
             else:
-                await self._refuse("forbidden", "permission denied", protocol.CLOSE_FORBIDDEN)
+                await self.refuse("forbidden", "permission denied", protocol.CLOSE_FORBIDDEN)
             return
         if single:
             # Before auth.ok: a missing anchor is refused here, never heated by the worker.
@@ -227,12 +230,12 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
                 anchor = await self._anchor_row(channel)
             if anchor is None:
                 return
-            anchors, cut = [anchor.pk], False
+            pks, cut = [anchor.pk], False
         else:
             try:
-                anchors, cut = await database_sync_to_async(self._initial_anchors)(channel, kwargs)
+                pks, cut = await database_sync_to_async(listed_anchors)(channel)
             except (ValueError, TypeError, LookupError, ObjectDoesNotExist, DjangoValidationError):
-                await self._refuse("not_found", "no such anchors", protocol.CLOSE_NOT_FOUND)
+                await self.refuse("not_found", "no such anchors", protocol.CLOSE_NOT_FOUND)
                 return
             except Exception:
                 await self._hook_failed("list_instances")
@@ -243,6 +246,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         self.credentials = reauth.credentials(self.scope, token)
         model = self.channel_class.state()
         self.privacy = PrivacyFilter(model, jsonable(user.pk) if user.is_authenticated else None)
+        self.anchors = ConnectionAnchors(self, channel, self.privacy)
         await self.join(SYSTEM_GROUP)
         if user.is_authenticated:
             await self.join(reauth.user_group(user.pk))
@@ -252,7 +256,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             frames.auth_ok(
                 self.label,
                 self.channel_class.is_list(),
-                [jsonable(a) for a in anchors],
+                [jsonable(pk) for pk in pks],
                 jsonable(user.pk) if user.is_authenticated else None,
                 protocol.PROTOCOL_VERSION,
             )
@@ -273,11 +277,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
         watch.subscribe(self, self._worker_status, self._redis_restarted)
         if watch.up is False:
             await self._worker_status(False)
-        since = frame.get("since") or {}
-        for pk in anchors:
-            self._open_feed(pk, since.get(str(jsonable(pk))))
-        self._spawn(self._keep_alive())
-        self._spawn(self._resync())
+        self.anchors.start(pks, frame.get("since") or {})
         self._spawn(self._reauth_loop())
 
     # -- revocation and worker status ------------------------------------------------------------
@@ -305,7 +305,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             await self._hook_failed("has_permission")
             return
         if verdict is not None:
-            await self._refuse(*verdict)
+            await self.refuse(*verdict)
         elif self.state_channel.user is not None:
             self.user = self.state_channel.user
 
@@ -321,7 +321,7 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             and not self.credentials.get("token")
             and ended == self.credentials.get("session_key")
         ):
-            await self._refuse("unauthenticated", "logged out", protocol.CLOSE_UNAUTHENTICATED)
+            await self.refuse("unauthenticated", "logged out", protocol.CLOSE_UNAUTHENTICATED)
             return
         await self.reauthenticate()
 
@@ -331,14 +331,8 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             return
         self.worker_up = up
         await self.send_frame(frames.status(up))
-        if up:
-            # Anchors whose load gave up meanwhile (worker_unavailable) load now; live ones go
-            # on (a restarted worker replays what it had not acknowledged, chained by prev_lsn)
-            # unless the cache is ahead of what they were sent (a new slot, a repaired cache).
-            for feed in list(self.feeds.values()):
-                if not feed.live and (feed.task is None or feed.task.done()):
-                    self._open_feed(feed.pk, feed.last_lsn or None)
-            self._spawn(self._resync_once(1.0))
+        if up and self.anchors is not None:
+            self.anchors.worker_back()
 
     async def _redis_restarted(self) -> None:
         """Redis restarted: rejoin every group, renew the anchors' keys, check what was missed.
@@ -350,22 +344,8 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             return
         for group in list(self.groups):
             await self.channel_layer.group_add(group, self.channel_name)
-        await self._touch()
-        if self.channel_class.is_list() and self.channel_class.auto_update():
-            self._spawn(self._relist())
-        self._spawn(self._resync_once(1.0))
-
-    async def _relist(self) -> None:
-        """List channels: show anchors created while their ``anchor_created`` could be lost."""
-        await asyncio.sleep(resyncs().event_delay())  # every list socket of the process relists
-        listed, _cut = await database_sync_to_async(self._initial_anchors)(
-            self.state_channel, self.state_channel.url_kwargs
-        )
-        limit = rx_settings.MAX_ANCHORS
-        for pk in listed:
-            if len(self.feeds) >= limit:
-                break
-            await self.add_anchor(pk)
+        if self.anchors is not None:
+            await self.anchors.redis_restarted()
 
     async def _anchor_row(self, channel: Any) -> Any:
         """The anchor row of a single channel, or None once the connection is refused."""
@@ -373,17 +353,40 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
             return await database_sync_to_async(channel.anchor_instance)()
         except (ValueError, TypeError, LookupError, ObjectDoesNotExist, DjangoValidationError):
             # Also a URL argument that is no key of the anchor's model ("general" for an int pk).
-            await self._refuse("not_found", "no such anchor", protocol.CLOSE_NOT_FOUND)
+            await self.refuse("not_found", "no such anchor", protocol.CLOSE_NOT_FOUND)
         except Exception:
             await self._hook_failed("get_anchor")
         return None
 
-    def _initial_anchors(self, channel: Any, kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
-        """List channels: the anchors to show, and whether ``RX_MAX_ANCHORS`` cut the list."""
-        limit = rx_settings.MAX_ANCHORS
-        qs = channel.list_instances(channel.user, **kwargs)
-        pks = list(qs.values_list("pk", flat=True)[: limit + 1])
-        return pks[:limit], len(pks) > limit
+    # -- channel-layer messages ------------------------------------------------------------------
+
+    # Channels finds a message's handler on the consumer; the anchors' handle them once they
+    # exist (before authentication, no anchor's group is joined and no heat was requested).
+
+    async def rx_hot(self, message: dict[str, Any]) -> None:
+        """The worker's answer to a heat request (``ConnectionAnchors.on_hot``)."""
+        if self.anchors is not None:
+            await self.anchors.on_hot(message)
+
+    async def rx_update(self, message: dict[str, Any]) -> None:
+        """One transaction's changes to an anchor (``ConnectionAnchors.on_update``)."""
+        if self.anchors is not None:
+            await self.anchors.on_update(message)
+
+    async def rx_reset(self, message: dict[str, Any]) -> None:
+        """Drop and reload an anchor (``ConnectionAnchors.on_reset``)."""
+        if self.anchors is not None:
+            await self.anchors.on_reset(message)
+
+    async def rx_error(self, message: dict[str, Any]) -> None:
+        """The worker quarantined an anchor (``ConnectionAnchors.on_error``)."""
+        if self.anchors is not None:
+            await self.anchors.on_error(message)
+
+    async def rx_anchor_created(self, message: dict[str, Any]) -> None:
+        """List channels: a new anchor row (``ConnectionAnchors.on_anchor_created``)."""
+        if self.anchors is not None:
+            await self.anchors.on_anchor_created(message)
 
     async def rx_notification(self, message: dict[str, Any]) -> None:
         """Forward a notification for this anchor (and user, when it names one)."""
@@ -453,10 +456,11 @@ class StateConsumer(AnchorFeeds, AsyncWebsocketConsumer):
                 frames.request_error("write.error", frame["id"], "malformed", problem)
             )
             return
-        anchors = self.anchor_pks()
+        assert self.anchors is not None  # writes are taken once authenticated
+        pks = self.anchors.pks()
         try:
             result = await database_sync_to_async(apply_write)(
-                self.state_channel, cache(), anchors, self.user, frame
+                self.state_channel, cache(), pks, self.user, frame
             )
         except ActionError as exc:
             await self.send_frame(

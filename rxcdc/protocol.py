@@ -5,6 +5,7 @@ The frames themselves are declared in ``rxcdc.frames``.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import decimal
 import json
@@ -180,3 +181,32 @@ def frame_text(frame: Mapping[str, Any], instances: list[dict[str, Any]]) -> str
     """Encode ``frame`` with an ``instances`` list of server-side instances (see above)."""
     head = dumps(frame)
     return f'{head[:-1]},"instances":[{",".join(map(instance_text, instances))}]}}'
+
+
+def update_text(
+    message: Mapping[str, Any], instances: list[dict[str, Any]], tombstones: list[dict[str, Any]]
+) -> str:
+    """The ``update`` frame of an ``rx.update`` message carrying ``instances``/``tombstones``."""
+    head = frames.update_head(
+        message["anchor"], message["lsn"], tombstones, message["part"], message["last"]
+    )
+    return frame_text(head, instances)
+
+
+_SHARED: collections.OrderedDict[tuple[Any, ...], str] = collections.OrderedDict()
+
+
+def shared_update_text(message: Mapping[str, Any]) -> str:
+    """The ``update`` frame of a message every connection sees whole (no ``user_key`` rows).
+
+    Every connection of the anchor sends the same bytes: encoded once per process (LRU).
+    """
+    key = (message["channel"], message["anchor"], message["lsn"], message["part"])
+    text = _SHARED.get(key)
+    if text is None:
+        tombs = [{k: v for k, v in t.items() if k != "_user"} for t in message["tombstones"]]
+        text = update_text(message, message["instances"], tombs)
+        _SHARED[key] = text
+        if len(_SHARED) > 256:
+            _SHARED.popitem(last=False)
+    return text
