@@ -10,7 +10,7 @@ import logging
 import types
 import typing
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from channels.db import database_sync_to_async
@@ -18,7 +18,9 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework.exceptions import APIException
 
-__all__ = ["ActionError", "action", "consumer", "is_action", "run_action"]
+from rxcdc import frames, protocol
+
+__all__ = ["ActionError", "action", "answer", "consumer", "is_action", "run_action"]
 
 log = logging.getLogger("rxcdc.actions")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -89,6 +91,26 @@ async def run_action(channel: Any, name: str, params: dict[str, Any] | list[Any]
         # Internals stay in the server log; the client learns only that it failed.
         log.exception("action %s.%s failed", type(channel).__name__, name)
         raise ActionError(f"action {name} failed", "failed") from None
+
+
+async def answer(channel: Any, frame: dict[str, Any]) -> Mapping[str, Any]:
+    """Run an ``action`` frame on ``channel``: its ``action.result``, or an ``action.error``."""
+    try:
+        result = await run_action(channel, frame["action"], frame.get("params") or {})
+    except ActionError as exc:
+        return frames.request_error("action.error", frame["id"], exc.code, str(exc))
+    reply: Mapping[str, Any] = frames.action_result(frame["id"], result)
+    try:
+        protocol.dumps(reply)
+    except (TypeError, ValueError) as exc:
+        log.error("action %s returned what JSON cannot encode: %s", frame["action"], exc)
+        reply = frames.request_error(
+            "action.error",
+            frame["id"],
+            "failed",
+            f"action {frame['action']} returned a value that cannot be sent",
+        )
+    return reply
 
 
 _SCALARS: dict[Any, Callable[[Any], Any]] = {

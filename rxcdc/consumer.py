@@ -11,23 +11,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.core.exceptions import ObjectDoesNotExist
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 
-from rxcdc import frames, hooks, liveness, metrics, protocol, reauth
-from rxcdc.actions import ActionError, run_action
-from rxcdc.anchors import ConnectionAnchors, listed_anchors
-from rxcdc.clients import cache
+from rxcdc import actions, frames, liveness, metrics, protocol, reauth, writes
+from rxcdc.admission import Refused, admit, hook_failed
+from rxcdc.anchors import ConnectionAnchors
 from rxcdc.conf import rx_settings
 from rxcdc.fanout import SYSTEM_GROUP, channel_group
-from rxcdc.keys import bad_write_keys
-from rxcdc.origin import has_cookie, is_allowed, origin_of
+from rxcdc.origin import is_allowed, origin_of
 from rxcdc.privacy import PrivacyFilter
 from rxcdc.serialize import jsonable
-from rxcdc.writes import apply_write
 
 __all__ = ["StateConsumer"]
 
@@ -179,71 +173,22 @@ class StateConsumer(AsyncWebsocketConsumer):
         self._stop_tasks()
 
     async def _hook_failed(self, what: str) -> None:
-        log.exception("%s.%s raised", self.channel_class.__name__, what)
-        await self.refuse(
-            "server_error", f"the server failed in {what}", protocol.CLOSE_SERVER_ERROR
-        )
+        await self._refused(hook_failed(self.channel_class, what))
+
+    async def _refused(self, refused: Refused) -> None:
+        await self.refuse(refused.code, refused.message, refused.close_code)
 
     async def _authenticate(self, frame: dict[str, Any]) -> None:
-        user = self.scope.get("user")
-        token = frame.get("token")
-        # No Origin: not a browser page we can vouch for, so the cookie it carries cannot
-        # authenticate it (a token can: another site cannot send one it does not know).
-        cookie_only = not token and origin_of(self.scope) is None and has_cookie(self.scope)
-        if cookie_only and user is not None and user.is_authenticated:
-            message = "a session needs an Origin header; clients without one send a token"
-            await self.refuse("bad_origin", message, protocol.CLOSE_FORBIDDEN)
-            return
-        if token:
-            user = await reauth.token_user(token)
-            if user is None:
-                await self.refuse(
-                    "unauthenticated", "invalid token", protocol.CLOSE_UNAUTHENTICATED
-                )
-                return
-        kwargs = dict(self.scope.get("url_route", {}).get("kwargs", {}))
-        channel = self.channel_class()
-        channel.user, channel.url_kwargs, channel.consumer = user, kwargs, self
-        single = not self.channel_class.is_list()
-        anchor = None
-        if single and hooks.takes_anchor(self.channel_class, kwargs):
-            # has_permission(self, user, chat_room) (RxDjango's style) gets the row itself.
-            anchor = await self._anchor_row(channel)
-            if anchor is None:
-                return
         try:
-            allowed = user is not None and await database_sync_to_async(channel.permitted)(
-                user, anchor
-            )
-        except Exception:
-            await self._hook_failed("has_permission")
+            admission = await admit(self.channel_class, self.scope, frame, self)
+        except Refused as refused:
+            await self._refused(refused)
             return
-        if not allowed:
-            if user is None or not user.is_authenticated:
-                await self.refuse("unauthenticated", "log in first", protocol.CLOSE_UNAUTHENTICATED)
-            else:
-                await self.refuse("forbidden", "permission denied", protocol.CLOSE_FORBIDDEN)
-            return
-        if single:
-            # Before auth.ok: a missing anchor is refused here, never heated by the worker.
-            if anchor is None:
-                anchor = await self._anchor_row(channel)
-            if anchor is None:
-                return
-            pks, cut = [anchor.pk], False
-        else:
-            try:
-                pks, cut = await database_sync_to_async(listed_anchors)(channel)
-            except (ValueError, TypeError, LookupError, ObjectDoesNotExist, DjangoValidationError):
-                await self.refuse("not_found", "no such anchors", protocol.CLOSE_NOT_FOUND)
-                return
-            except Exception:
-                await self._hook_failed("list_instances")
-                return
         if self.closing:  # refused meanwhile (the auth deadline)
             return
+        channel, user, pks = admission.channel, admission.user, admission.pks
         self.state_channel, self.user = channel, user
-        self.credentials = reauth.credentials(self.scope, token)
+        self.credentials = reauth.credentials(self.scope, admission.token)
         model = self.channel_class.state()
         self.privacy = PrivacyFilter(model, jsonable(user.pk) if user.is_authenticated else None)
         self.anchors = ConnectionAnchors(self, channel, self.privacy)
@@ -261,7 +206,7 @@ class StateConsumer(AsyncWebsocketConsumer):
                 protocol.PROTOCOL_VERSION,
             )
         )
-        if cut:
+        if admission.cut:
             limit = rx_settings.MAX_ANCHORS
             await self.send_frame(
                 protocol.error(
@@ -347,17 +292,6 @@ class StateConsumer(AsyncWebsocketConsumer):
         if self.anchors is not None:
             await self.anchors.redis_restarted()
 
-    async def _anchor_row(self, channel: Any) -> Any:
-        """The anchor row of a single channel, or None once the connection is refused."""
-        try:
-            return await database_sync_to_async(channel.anchor_instance)()
-        except (ValueError, TypeError, LookupError, ObjectDoesNotExist, DjangoValidationError):
-            # Also a URL argument that is no key of the anchor's model ("general" for an int pk).
-            await self.refuse("not_found", "no such anchor", protocol.CLOSE_NOT_FOUND)
-        except Exception:
-            await self._hook_failed("get_anchor")
-        return None
-
     # -- channel-layer messages ------------------------------------------------------------------
 
     # Channels finds a message's handler on the consumer; the anchors' handle them once they
@@ -428,52 +362,12 @@ class StateConsumer(AsyncWebsocketConsumer):
     # -- actions, writes, runtime variables ------------------------------------------------------
 
     async def _action(self, frame: dict[str, Any]) -> None:
-        try:
-            params = frame.get("params") or {}
-            result = await run_action(self.state_channel, frame["action"], params)
-        except ActionError as exc:
-            await self.send_frame(
-                frames.request_error("action.error", frame["id"], exc.code, str(exc))
-            )
-            return
-        reply: Mapping[str, Any] = frames.action_result(frame["id"], result)
-        try:
-            protocol.dumps(reply)
-        except (TypeError, ValueError) as exc:
-            log.error("action %s returned what JSON cannot encode: %s", frame["action"], exc)
-            reply = frames.request_error(
-                "action.error",
-                frame["id"],
-                "failed",
-                f"action {frame['action']} returned a value that cannot be sent",
-            )
-        await self.send_frame(reply)
+        await self.send_frame(await actions.answer(self.state_channel, frame))
 
     async def _write(self, frame: dict[str, Any]) -> None:
-        problem = bad_write_keys(self.channel_class, frame)
-        if problem is not None:
-            await self.send_frame(
-                frames.request_error("write.error", frame["id"], "malformed", problem)
-            )
-            return
         assert self.anchors is not None  # writes are taken once authenticated
         pks = self.anchors.pks()
-        try:
-            result = await database_sync_to_async(apply_write)(
-                self.state_channel, cache(), pks, self.user, frame
-            )
-        except ActionError as exc:
-            await self.send_frame(
-                frames.request_error("write.error", frame["id"], exc.code, str(exc))
-            )
-            return
-        except Exception:
-            log.exception("write %s failed", frame.get("id"))
-            await self.send_frame(
-                frames.request_error("write.error", frame["id"], "failed", "write failed")
-            )
-            return
-        await self.send_frame(frames.write_result(frame["id"], result["pk"]))
+        await self.send_frame(await writes.answer(self.state_channel, pks, self.user, frame))
 
     async def set_runtime_var(self, name: str, value: Any) -> None:
         """Send a runtime variable of this connection."""

@@ -6,16 +6,23 @@ tells the writer whether its write was accepted.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Any, cast
 
+from channels.db import database_sync_to_async
 from django.db import transaction
 from rest_framework import serializers
 
+from rxcdc import clients, frames
 from rxcdc.actions import ActionError
 from rxcdc.cache import Cache
+from rxcdc.keys import bad_write_keys
 from rxcdc.layers import Layer, Relation
 
-__all__ = ["CREATE", "DELETE", "SAVE", "apply_write"]
+__all__ = ["CREATE", "DELETE", "SAVE", "answer", "apply_write"]
+
+log = logging.getLogger("rxcdc.writes")
 
 SAVE, CREATE, DELETE = "save", "create", "delete"
 
@@ -69,6 +76,25 @@ def apply_write(
     with transaction.atomic():
         ser.save()
     return {"pk": frame["pk"]}
+
+
+async def answer(
+    channel: Any, anchors: list[Any], user: Any, frame: dict[str, Any]
+) -> Mapping[str, Any]:
+    """Check and perform a ``write`` frame: its ``write.result``, or a ``write.error``."""
+    problem = bad_write_keys(type(channel), frame)
+    if problem is not None:
+        return frames.request_error("write.error", frame["id"], "malformed", problem)
+    try:
+        result = await database_sync_to_async(apply_write)(
+            channel, clients.cache(), anchors, user, frame
+        )
+    except ActionError as exc:
+        return frames.request_error("write.error", frame["id"], exc.code, str(exc))
+    except Exception:
+        log.exception("write %s failed", frame.get("id"))
+        return frames.request_error("write.error", frame["id"], "failed", "write failed")
+    return frames.write_result(frame["id"], result["pk"])
 
 
 def _create(

@@ -53,7 +53,7 @@ async def answer(c: Client) -> dict[str, Any]:
 
 
 def connection_tasks() -> list[asyncio.Task[Any]]:
-    """Tasks running code of the websocket side (consumer, feeds, watches, re-auth)."""
+    """Tasks running code of the websocket side (consumer, anchors, watches, re-auth)."""
     out = []
     for task in asyncio.all_tasks():
         code = getattr(task.get_coro(), "cr_code", None)
