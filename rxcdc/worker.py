@@ -37,7 +37,7 @@ from rxcdc.routing import Batch, Router, Tracked
 from rxcdc.serialize import jsonable, load_rows
 from rxcdc.sinks import Sink, sink_messages
 from rxcdc.state import AnchorKey, Delta, HotState
-from rxcdc.visibility import wait_until_visible
+from rxcdc.visibility import VisibilityGate
 
 __all__ = ["Worker"]
 
@@ -78,7 +78,7 @@ class Worker:
         )
         self.position = 0  # commit LSN of the last transaction fully handled
         self._in_transaction = False
-        self._visible: set[int] = set()  # transactions already checked by wait_until_visible
+        self._visible: set[int] = set()  # transactions already proved visible
         self._next_cool = 0.0
         self._next_poll = 0.0
         self._next_generation = 0.0
@@ -100,7 +100,8 @@ class Worker:
         self.quarantine = Quarantine()  # anchors whose state could not be produced
         # A fault raises RowError naming its row; tables whose DELETEs lack the pk note the
         # identities of the rows loaded (rxcdc.identity).
-        self._load = isolating(self.router.identity.loading(load_rows))
+        self.visibility = VisibilityGate()
+        self._load = isolating(self.router.identity.loading(self.visibility.loader(load_rows)))
         # (schema, relation) → db_table, for tracked tables whose relation name is not their
         # db_table (another schema); set by rxcdc.runner. Changes are renamed before routing.
         self.table_names: dict[tuple[str, str], str] = {}
@@ -296,8 +297,8 @@ class Worker:
         xids = {c.transaction.xid for c in chunks}
         if touched and not xids <= self._visible:
             # Re-reading rows before the commit is visible would return their old values. Each
-            # transaction of a run is waited for: visibility need not follow commit order.
-            wait_until_visible(xids - self._visible)
+            # transaction of a run is checked: visibility need not follow commit order.
+            self.visibility.expect(xids - self._visible)
             self._visible = xids
         deltas = self._refresh_isolated(batch.dirty)
         for key in batch.reload:
@@ -308,6 +309,7 @@ class Worker:
                     raise
                 except Exception as exc:
                     self._quarantine(key, exc)
+        self.visibility.settle()  # no row read: announced anchors are read by consumers
         extra: list[tuple[str, dict[str, Any]]] = []
         for sink in self.sinks:
             for chunk in chunks:
