@@ -44,6 +44,7 @@ from replication.errors import (
     classify,
 )
 from replication.heartbeat import HEARTBEAT_PREFIX, Heartbeater, emitted_at
+from replication.wal2json import BeginMessage, CommitMessage, LogicalMessage
 
 __all__ = ["HEARTBEAT_PREFIX", "ReplicationStream", "stop_on_signals"]
 
@@ -51,9 +52,6 @@ log = logging.getLogger(__name__)
 
 # Messages handled in a row before timers are looked at again.
 _BATCH = 1000
-
-# Actions that are changes inside a transaction (M only when transactional).
-_CHANGE_ACTIONS = frozenset("IUDTM")
 
 
 class ReplicationStream:
@@ -354,33 +352,31 @@ class ReplicationStream:
         return None, False
 
     def _handle(self, payload: str, lsn: int) -> Event | None:
-        obj = wal2json.parse(payload)
-        action = obj["action"]
-        if action in _CHANGE_ACTIONS and (action != "M" or obj["transactional"]):
-            if self._txn is None:
-                raise ProtocolError(f"wal2json sent a change outside a transaction: {payload}")
-            assert self._decoder is not None
-            change = self._decoder.change(obj, lsn)
-            if change is None:
-                return None  # a table we do not track (only without a server-side filter)
-            if len(self._pending) < self._chunk_size:
-                self._pending.append(change)
-                return None
-            # Full: hand it out and keep the new change, so the final chunk is never empty.
-            chunk = Chunk(self._txn, self._pending, self._index, last=False)
-            self._pending = [change]
-            self._index += 1
-            return chunk
-        if action == "B":
-            self._txn = wal2json.begin(obj)
+        message = wal2json.decode(payload)
+        if type(message) is BeginMessage:
+            self._txn = wal2json.begin(message)
             self._pending = []
             self._index = 0
             return None
-        if action == "C":
+        if type(message) is CommitMessage:
             return self._commit()
-        if action == "M":
-            return self._notice(obj, lsn)
-        raise ProtocolError(f"unexpected wal2json message: {payload}")
+        if type(message) is LogicalMessage and not message.transactional:
+            return self._notice(message, lsn)
+        # A change inside the transaction: a row change or a transactional logical message.
+        if self._txn is None:
+            raise ProtocolError(f"wal2json sent a change outside a transaction: {payload}")
+        assert self._decoder is not None
+        change = self._decoder.change(message, lsn)
+        if change is None:
+            return None  # a table we do not track (only without a server-side filter)
+        if len(self._pending) < self._chunk_size:
+            self._pending.append(change)
+            return None
+        # Full: hand it out and keep the new change, so the final chunk is never empty.
+        chunk = Chunk(self._txn, self._pending, self._index, last=False)
+        self._pending = [change]
+        self._index += 1
+        return chunk
 
     def _commit(self) -> Chunk | None:
         txn, pending = self._txn, self._pending
@@ -394,13 +390,13 @@ class ReplicationStream:
             return None
         return Chunk(txn, pending, self._index, last=True)
 
-    def _notice(self, obj: dict[str, Any], lsn: int) -> Heartbeat | None:
+    def _notice(self, message: LogicalMessage, lsn: int) -> Heartbeat | None:
         """A non-transactional message: ours are heartbeats, others are not delivered."""
-        if obj["prefix"] != HEARTBEAT_PREFIX:
+        if message.prefix != HEARTBEAT_PREFIX:
             return None
         # Forced: this is what moves an idle database's slot forward.
         self._advance(lsn, force=True)
-        return Heartbeat(lsn, emitted_at(obj["content"]), received_at=datetime.now(UTC))
+        return Heartbeat(lsn, emitted_at(message.content), received_at=datetime.now(UTC))
 
     def _advance(self, lsn: int, *, force: bool) -> None:
         """Acknowledge a position between transactions if no delivered one is unacknowledged."""

@@ -122,7 +122,7 @@ def parse_interval(text: str) -> timedelta | str:
 
 
 def _numeric(value: int | Decimal) -> Decimal:
-    # JSON integers arrive as int, others already as Decimal (parse_float=Decimal).
+    # JSON integers arrive as int, others already as Decimal (float_hook=Decimal, wal2json.py).
     return value if type(value) is Decimal else Decimal(value)
 
 
