@@ -29,6 +29,25 @@ def with_defaults(dsn: str, **defaults: str) -> str:
     return str(psycopg2.extensions.make_dsn(**{**defaults, **psycopg2.extensions.parse_dsn(dsn)}))
 
 
+def _start_command(
+    conn: psycopg2.extensions.connection, slot: str, start_lsn: int, options: dict[str, str]
+) -> str:
+    """``START_REPLICATION SLOT … LOGICAL …`` with ``options`` quoted for this connection.
+
+    Not psycopg2's ``start_replication``: it quotes option values without the connection, as
+    Latin-1, so a table name outside Latin-1 in ``add-tables`` could not be sent.
+    """
+    quoted = []
+    for key, value in options.items():
+        literal = psycopg2.extensions.QuotedString(value)
+        literal.prepare(conn)  # the connection's encoding and string-escaping rules
+        text = literal.getquoted().decode(psycopg2.extensions.encodings[conn.encoding])
+        quoted.append(f"{psycopg2.extensions.quote_ident(key, conn)} {text}")
+    position = f"{start_lsn >> 32:X}/{start_lsn & 0xFFFFFFFF:08X}"
+    command = f"START_REPLICATION SLOT {psycopg2.extensions.quote_ident(slot, conn)} LOGICAL "
+    return f"{command}{position} ({', '.join(quoted)})"
+
+
 def open_replication(
     dsn: str, slot: str, *, start_lsn: int, options: dict[str, str], status_interval: float
 ) -> tuple[psycopg2.extensions.connection, Any]:
@@ -50,10 +69,8 @@ def open_replication(
         raise classify(exc, slot, role) from exc
     try:
         cursor = conn.cursor()
-        cursor.start_replication(
-            slot_name=slot,
-            start_lsn=start_lsn,
-            options=options,
+        cursor.start_replication_expert(
+            _start_command(conn, slot, start_lsn, options),
             decode=True,
             status_interval=status_interval,
         )

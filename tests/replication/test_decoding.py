@@ -290,3 +290,58 @@ def test_replica_identity_using_index_gives_the_index_columns_only(db, open_stre
     got = receive(stream, transactions(5))
     olds = [c.old for _, (c, *_) in got.complete if isinstance(c, Update | Delete)]
     assert olds == [{"code": "a"}, {"code": "a"}, {"code": "b"}, {"code": "b"}]
+
+
+WIDE = "9999999999999999999999999999999999999999.99999999999999999999"
+
+
+def test_numerics_past_64_bits_and_float_precision_arrive_exact(db, open_stream):
+    # wal2json writes numerics as bare JSON numbers: none may pass through a float or an int64.
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, n numeric, an numeric[], i8 int8, f8 float8)")
+    stream = open_stream()
+    db.execute(
+        "INSERT INTO t VALUES"
+        " (1, 123456789012345678901234567890, '{-98765432109876543210987654321,0.1}',"
+        "  -9223372036854775808, 5e-324),"
+        " (2, -0.000000000000000000000000000001, '{}', 9223372036854775807,"
+        "  1.7976931348623157e308),"
+        f" (3, {WIDE}, NULL, 0, -0)"
+    )
+    (_, changes), *_ = receive(stream, transactions(1)).complete
+    assert [c.new for c in changes] == [
+        {
+            "id": 1,
+            "n": Decimal("123456789012345678901234567890"),
+            "an": [Decimal("-98765432109876543210987654321"), Decimal("0.1")],
+            "i8": -9223372036854775808,
+            "f8": 5e-324,
+        },
+        {
+            "id": 2,
+            "n": Decimal("-0.000000000000000000000000000001"),
+            "an": [],
+            "i8": 9223372036854775807,
+            "f8": 1.7976931348623157e308,
+        },
+        {
+            "id": 3,
+            "n": Decimal(WIDE),
+            "an": None,
+            "i8": 0,
+            "f8": -0.0,
+        },
+    ]
+    # Equal is not enough: Decimal("0.1") == 0.1 is False, but 1 == Decimal(1) is True.
+    assert all(type(c.new["n"]) is Decimal for c in changes)
+    assert str(changes[2].new["n"]) == WIDE
+
+
+def test_unicode_names_and_values_arrive_intact(db, open_stream):
+    # Non-ASCII and astral-plane characters in the table name (listed in add-tables), the
+    # column name and the value; JSON escapes (control characters, quotes, backslashes) too.
+    db.execute('CREATE TABLE "tëst 😀" (id int PRIMARY KEY, "nämé ✓" text)')
+    stream = open_stream(tables=["tëst 😀"])
+    value = 'a\x01b\n😀\t"q"\\ Ω\u2028'
+    db.execute('INSERT INTO "tëst 😀" VALUES (1, %s)', (value,))
+    change = only_change(receive(stream, transactions(1)))
+    assert (change.table, change.new) == ("tëst 😀", {"id": 1, "nämé ✓": value})
