@@ -254,7 +254,7 @@ class Decoder:
         ``lsn`` is the replication message's ``data_start``, equal to wal2json's ``lsn``.
         """
         # This runs once per change: exact type tests (``type(m) is``; an isinstance test
-        # against a base class costs a metaclass lookup), most frequent kind first.
+        # against a base class costs a metaclass lookup), updates first among row changes.
         if type(message) is LogicalMessage:
             return Message(message.prefix, message.content, lsn)
         schema, table = message.schema, message.table
