@@ -45,7 +45,22 @@ class Compiled:
 
     def run(self, values: Iterable[Any]) -> list[Any]:
         """What ``queryset.filter(<lookup>__in=values)`` returns, as a list."""
-        wanted = [v for v in dict.fromkeys(values) if v is not None]
+        rows = self.rows(values)
+        if rows is None:
+            return list(self.queryset.filter(**{f"{self.lookup}__in": self.wanted(values)}))
+        return self.instances(rows) if self.models else rows
+
+    def wanted(self, values: Iterable[Any]) -> list[Any]:
+        """The distinct values that can match (``None`` matches nothing), in order."""
+        return [v for v in dict.fromkeys(values) if v is not None]
+
+    def rows(self, values: Iterable[Any]) -> list[Any] | None:
+        """The selected rows after Django's converters; ``None`` if it runs through the ORM.
+
+        With ``models``, a row holds the model's columns (``init_list``, at ``span``), then any
+        annotation (``annotations``).
+        """
+        wanted = self.wanted(values)
         if not wanted:
             return []
         if not self.ready or (
@@ -54,7 +69,7 @@ class Compiled:
         ):
             self._compile(wanted[0])  # (a compiler holds the connection it was made for)
         if self.fallback:
-            return list(self.queryset.filter(**{f"{self.lookup}__in": wanted}))
+            return None
         compiler = self.compiler
         field, connection = self.field, compiler.connection
         params = list(self.params)
@@ -65,11 +80,17 @@ class Compiled:
         with connection.cursor() as cur:
             cur.execute(self.sql, params)
             fetched = cur.fetchall()
-        rows = compiler.results_iter([fetched], tuple_expected=not self.models)
-        if not self.models:
-            return list(rows)
-        model, db, init = compiler.klass_info["model"], self.queryset.db, self.init_list
-        span = slice(*self._span)
+        return list(compiler.results_iter([fetched], tuple_expected=not self.models))
+
+    @property
+    def span(self) -> slice:
+        """Where a row (of ``rows``) holds the model's columns."""
+        return slice(*self._span)
+
+    def instances(self, rows: list[Any]) -> list[Any]:
+        """Model instances of ``rows``, as iterating the queryset builds them."""
+        model, db, init = self.compiler.klass_info["model"], self.queryset.db, self.init_list
+        span = self.span
         out = []
         for row in rows:
             obj = model.from_db(db, init, row[span])

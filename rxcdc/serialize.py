@@ -5,15 +5,17 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+import json.encoder as json_encoder
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from rxcdc.compiled import compiled
 from rxcdc.dependencies import order_items
 from rxcdc.layers import Layer, Relation
+from rxcdc.represent import representation
 
 __all__ = ["Row", "encode", "jsonable", "load_rows"]
 
@@ -49,10 +51,21 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
         return {}
     serializer = _serializer(layer)
     fk_attname = _reverse_fk_attname(layer)
+    forward = [d for d in layer.deps if d.relation is Relation.FORWARD]
+    # Read beside each row's output, in this order (see _documents).
+    extras = [
+        "pk",
+        *([layer.user_key] if layer.user_key else []),
+        *([fk_attname] if fk_attname else []),
+        *(d.fk_attname or "" for d in forward),
+        *(name for name, _desc in layer.ordering),
+    ]
     rows: dict[Any, Row] = {}
-    query = compiled(("rows", layer), lambda: _manager(layer).all(), "pk", models=True)
-    for obj in query.run(wanted):
-        doc = serializer.to_representation(obj)
+    for doc, values in _documents(layer, serializer, wanted, extras):
+        at = iter(values)
+        pk = next(at)
+        user = next(at) if layer.user_key else None
+        parent_fk = next(at) if fk_attname else None
         links: dict[str, list[Any]] = {}
         for child in layer.children:
             name = child.field_name or ""
@@ -64,18 +77,18 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
                 doc[name] = jsonable(value)
         for dep in layer.deps:
             if dep.relation is Relation.FORWARD:
-                value = getattr(obj, dep.fk_attname or "")
+                value = next(at)
                 links[dep.field_name or ""] = [] if value is None else [value]
             else:
                 links[dep.field_name or ""] = []  # filled below
-        rows[obj.pk] = Row(
-            pk=obj.pk,
+        rows[pk] = Row(
+            pk=pk,
             doc=jsonable(doc),  # a new dict
             links=links,
             through={},
-            user=getattr(obj, layer.user_key) if layer.user_key else None,
-            parent_fk=getattr(obj, fk_attname) if fk_attname else None,
-            order=tuple(jsonable(getattr(obj, name)) for name, _desc in layer.ordering),
+            user=user,
+            parent_fk=parent_fk,
+            order=tuple(jsonable(value) for value in at),
         )
     for child in layer.linked:
         if rows and (child.many if not child.hidden else child.relation is not Relation.FORWARD):
@@ -83,6 +96,33 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
     for row in rows.values():
         row.text = encode(row.doc)
     return rows
+
+
+def _documents(
+    layer: Layer, serializer: Any, wanted: list[Any], extras: list[str]
+) -> Iterator[tuple[dict[str, Any], list[Any]]]:
+    """Per row: the flat serializer's output and the values of ``extras`` (attnames, "pk").
+
+    From the fetched rows where ``rxcdc.represent`` finds that exact, else from model instances.
+    """
+    query = compiled(("rows", layer), lambda: _manager(layer).all(), "pk", models=True)
+    fetched = query.rows(wanted)
+    if fetched is None:  # run through the ORM
+        objs = query.run(wanted)
+    else:
+        built: dict[Layer, Any] = _local.__dict__.setdefault("representations", {})
+        if layer not in built:
+            built[layer] = representation(query, serializer, extras)
+        found = built[layer]
+        if found is not None and found.applies():
+            yield from found.documents(fetched)
+            return
+        objs = query.instances(fetched)
+    for obj in objs:
+        yield (
+            serializer.to_representation(obj),
+            [getattr(obj, name) for name in extras],
+        )
 
 
 def _manager(layer: Layer) -> Any:
@@ -104,7 +144,29 @@ def encode(doc: dict[str, Any]) -> str:
     64 bits) survive, where BSON and msgpack have no type for them. Non-finite floats are
     refused, as DRF's renderer refuses them.
     """
-    return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    if _c_encoder is None or type(doc) is not dict:
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return "".join(_c_encoder(doc, 0))
+
+
+# What that json.dumps call runs, built once: json.dumps builds it (and an encoder) per call,
+# ≈ 4 µs of a row's ≈ 6. No circular-reference markers: ``jsonable`` builds every doc as a tree.
+_make = getattr(json_encoder, "c_make_encoder", None)  # (None without the C accelerator)
+_c_encoder = (
+    None
+    if _make is None
+    else _make(
+        None,
+        json.JSONEncoder().default,
+        json_encoder.encode_basestring,
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        False,
+    )
+)
 
 
 _local = threading.local()
