@@ -84,7 +84,8 @@ class Representation:
         columns: dict[str, int],
         extras: Sequence[str],
     ) -> None:
-        self.query, self.model = query, model
+        self.query, self.model, self.serializer = query, model, serializer
+        self.names = list(extras)  # what ``extras`` reads: attnames, or "pk"
         steps = [_step(f, model, columns) for f in serializer._readable_fields]
         self.instances = any(s.kind == _FIELD for s in steps)
         # Keys into a row, or (with instances) into obj.__dict__: fields may have changed it.
