@@ -61,34 +61,37 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
         *(name for name, _desc in layer.ordering),
     ]
     rows: dict[Any, Row] = {}
+    # Each link in the order of the layer's children, then its dependencies: how it is found.
+    found = [(c.field_name or "", _SINGLE if not c.many else _LATER) for c in layer.children]
+    found += [
+        (d.field_name or "", _FORWARD if d.relation is Relation.FORWARD else _LATER)
+        for d in layer.deps
+    ]
+    firsts = 1 + bool(layer.user_key) + bool(fk_attname)
+    ordered = firsts + len(forward)  # where the ordering values start
     for doc, values in _documents(layer, serializer, wanted, extras):
-        at = iter(values)
-        pk = next(at)
-        user = next(at) if layer.user_key else None
-        parent_fk = next(at) if fk_attname else None
         links: dict[str, list[Any]] = {}
-        for child in layer.children:
-            name = child.field_name or ""
-            if child.many:
+        at = firsts
+        for name, how in found:
+            if how is _LATER:
                 links[name] = []  # filled below
-            else:
+            elif how is _SINGLE:
                 value = doc.get(name)
                 links[name] = [] if value is None else [value]
-                doc[name] = jsonable(value)
-        for dep in layer.deps:
-            if dep.relation is Relation.FORWARD:
-                value = next(at)
-                links[dep.field_name or ""] = [] if value is None else [value]
+                doc[name] = value if type(value) in _EXACT else jsonable(value)
             else:
-                links[dep.field_name or ""] = []  # filled below
+                value = values[at]
+                at += 1
+                links[name] = [] if value is None else [value]
+        pk = values[0]
         rows[pk] = Row(
             pk=pk,
-            doc=jsonable(doc),  # a new dict
+            doc=_json_safe(doc),
             links=links,
             through={},
-            user=user,
-            parent_fk=parent_fk,
-            order=tuple(jsonable(value) for value in at),
+            user=values[1] if layer.user_key else None,
+            parent_fk=values[firsts - 1] if fk_attname else None,
+            order=tuple(_json_safe(values[ordered:])),
         )
     for child in layer.linked:
         if rows and (child.many if not child.hidden else child.relation is not Relation.FORWARD):
@@ -96,6 +99,9 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
     for row in rows.values():
         row.text = encode(row.doc)
     return rows
+
+
+_SINGLE, _FORWARD, _LATER = "single", "forward", "later"  # how a row's link is found
 
 
 def _documents(
@@ -224,7 +230,7 @@ def _load_links(child: Layer, rows: dict[Any, Row]) -> None:
             rows[ppk].links[name].append(cpk)
     if not child.hidden:
         for row in rows.values():
-            row.doc[name] = jsonable(row.links[name])  # a new list
+            row.doc[name] = _json_safe(row.links[name].copy())  # a list of the doc's own
 
 
 def _prefixed(ordering: str, relation: str) -> str:
@@ -255,6 +261,22 @@ def _reverse_fk_attname(layer: Layer) -> str | None:
 
 _PRIMITIVES = (str, int, float, bool, type(None))
 _EXACT = frozenset(_PRIMITIVES)  # the common case, by exact type: no isinstance chain
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` (a dict or list the caller owns) where ``jsonable`` would give an equal copy.
+
+    The common case, str keys and primitive values, costs one pass and no copy.
+    """
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str or type(item) not in _EXACT:
+                return jsonable(value)
+    else:
+        for item in value:
+            if type(item) not in _EXACT:
+                return jsonable(value)
+    return value
 
 
 def jsonable(value: Any) -> Any:
