@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
@@ -112,12 +113,15 @@ class Representation:
 
     def documents(self, rows: list[Any]) -> Iterator[tuple[dict[str, Any], list[Any]]]:
         """Per row: the serializer's output and the values of ``extras``, in their order."""
-        extras = self.extras
         plan = [(s.name, s.kind, s.key, s.function, _exact(s), s.field) for s in self.steps]
-        objs = self._instances(rows) if self.instances else rows
+        instances = self.instances
+        objs = self._instances(rows) if instances else rows
+        # (itemgetter of one key gives the value, of several a tuple)
+        take = itemgetter(*self.extras) if len(self.extras) > 1 else None
+        first = self.extras[0] if self.extras else None
         obj = None
         for item in objs:
-            if self.instances:
+            if instances:
                 obj, source = item, item.__dict__
             else:
                 source = item
@@ -143,7 +147,10 @@ class Representation:
                         continue
                     check = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
                     doc[name] = None if check is None else field.to_representation(attribute)
-            yield doc, [source[key] for key in extras]
+            if take is not None:
+                yield doc, list(take(source))
+            else:
+                yield doc, [] if first is None else [source[first]]
 
 
 class _Builder:
