@@ -101,7 +101,7 @@ class Representation:
 
     def _instances(self, rows: list[Any]) -> list[Any]:
         """Model instances of the rows, as ``Model.from_db`` builds them (see ``_Builder``)."""
-        if self.builder is None:
+        if self.builder is None or not rows:
             return self.query.instances(rows)
         if not self.builder.checked:
             self.builder.check(rows[0])

@@ -287,3 +287,15 @@ def test_every_layer_of_the_room_channel_renders_from_rows(room: Room) -> None:
             (row,) = load_rows(layer, [pks[layer.path]]).values()
             assert _local.representations[layer] is not None, layer
     assert json.loads(row.text) == {"id": author.pk, "name": "ann"}
+
+
+def test_a_batch_of_rows_all_gone_renders_nothing(room: Room) -> None:
+    """The first batch of a layer read through instances may find none of its rows."""
+    layer = next(
+        x for x in get_channel("testapp.RoomChannel").state().layers if x.path == "messages"
+    )
+    _local.__dict__.get("representations", {}).pop(layer, None)  # a worker's first batch
+    assert load_rows(layer, [10**9]) == {}
+    assert _local.representations[layer].instances  # (get_shout reads the instance)
+    message = Message.objects.create(room=room, text="back")
+    assert load_rows(layer, [message.pk])[message.pk].doc["shout"] == "BACK"
