@@ -89,6 +89,8 @@ class Compiled:
 
     def instances(self, rows: list[Any]) -> list[Any]:
         """Model instances of ``rows``, as iterating the queryset builds them."""
+        if not rows:
+            return []  # (maybe not compiled yet: nothing was wanted)
         model, db, init = self.compiler.klass_info["model"], self.queryset.db, self.init_list
         span = self.span
         out = []

@@ -117,9 +117,9 @@ def _documents(
         objs = query.run(wanted)
     else:
         built: dict[Layer, Any] = _local.__dict__.setdefault("representations", {})
-        if layer not in built:
+        if layer not in built and query.ready:  # (not before the query ever ran)
             built[layer] = representation(query, serializer, extras)
-        found = built[layer]
+        found = built.get(layer)
         if found is not None and found.applies():
             yield from found.documents(fetched)
             return

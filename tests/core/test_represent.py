@@ -21,6 +21,7 @@ from rest_framework import serializers
 
 from rxcdc.channels import get_channel
 from rxcdc.compiled import Compiled
+from rxcdc.compiled import _local as compiled_here
 from rxcdc.represent import Representation, representation
 from rxcdc.serialize import _local, encode, jsonable, load_rows
 from tests.exactapp.models import Board as ExactBoard
@@ -299,3 +300,12 @@ def test_a_batch_of_rows_all_gone_renders_nothing(room: Room) -> None:
     assert _local.representations[layer].instances  # (get_shout reads the instance)
     message = Message.objects.create(room=room, text="back")
     assert load_rows(layer, [message.pk])[message.pk].doc["shout"] == "BACK"
+
+
+def test_a_first_batch_of_no_key_still_leaves_the_row_path_to_the_next(room: Room) -> None:
+    layer = next(x for x in get_channel("testapp.RoomChannel").state().layers if x.path == "")
+    _local.__dict__.get("representations", {}).pop(layer, None)
+    compiled_here.__dict__.get("compiled", {}).pop(("rows", layer), None)  # a fresh worker
+    assert load_rows(layer, [None]) == {}
+    assert load_rows(layer, [room.pk])[room.pk].doc["name"] == "r"
+    assert _local.representations[layer] is not None
