@@ -309,3 +309,27 @@ def test_a_first_batch_of_no_key_still_leaves_the_row_path_to_the_next(room: Roo
     assert load_rows(layer, [None]) == {}
     assert load_rows(layer, [room.pk])[room.pk].doc["name"] == "r"
     assert _local.representations[layer] is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    doc=st.dictionaries(
+        st.one_of(st.text(), st.integers(), st.booleans(), st.none()),
+        json_values | st.floats(allow_nan=False) | st.text(),
+        max_size=6,
+    )
+)
+def test_encode_gives_the_text_json_dumps_gave(doc: dict[Any, Any]) -> None:
+    try:
+        expected = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        with pytest.raises(ValueError, match="Out of range float"):
+            encode(doc)
+        return
+    assert encode(doc) == expected
+
+
+def test_encode_refuses_non_finite_floats() -> None:
+    for value in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValueError, match="Out of range float"):
+            encode({"x": [value]})
