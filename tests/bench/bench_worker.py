@@ -52,7 +52,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def run(services: LocalServices, repeats: int) -> list[Result]:
     """Set up both databases, then measure (a)/(b) in-process, (c)/(d) and (e) in subprocesses.
 
-    ``RX_BENCH_WORKER_CASES=e`` runs only (e) (for trying changes; use with ``--no-write``).
+    ``RX_BENCH_WORKER_CASES=e`` runs only (e), ``=a`` only (a) to (d) (for trying changes; use
+    with ``--no-write``).
     """
     cases = os.environ.get("RX_BENCH_WORKER_CASES", "abcde")
     fig: dict[str, list[float]] = {}
@@ -61,7 +62,7 @@ def run(services: LocalServices, repeats: int) -> list[Result]:
         _in_process(repeats, fig)
         _subprocess(services, repeats, fig)
     # A ramp takes minutes (30 s per rate): at most two of them.
-    for repeat in range(min(repeats, 2)):
+    for repeat in range(min(repeats, 2) if "e" in cases else 0):
         print(f"  (e) ramp {repeat}", file=sys.stderr, flush=True)
         sustained.measure(services, fig)
     return _results(fig) if "a" in cases else _sustained_results(fig)
@@ -120,7 +121,7 @@ def _results(fig: dict[str, list[float]]) -> list[Result]:
         ]
     return [
         *out,
-        *_sustained_results(fig),
+        *(_sustained_results(fig) if "e.rate" in fig else []),
         Result(
             f"(c) peak worker RSS (VmHWM), {big:,}-row UPDATE, 1 % hot",
             "MB",
