@@ -362,8 +362,17 @@ class Cache:
             return set()
         ids = [meta_id(label, a) for a in lsns]
         hot = {m["anchor"] for m in self.meta.find({"_id": {"$in": ids}, "state": "hot"})}
-        query = {"$or": [{"a": a, "_lsn": {"$gt": lsn}} for a, lsn in lsns.items() if a in hot]}
-        newer = {d["a"] for d in self.collection(label).find(query, {"a": 1})} if hot else set()
+        if not hot:
+            return set(lsns)
+        # One range from the oldest LSN, filtered here: an ``$or`` of one clause per anchor
+        # made the stand-in evaluate every document of the channel in Python (≈ 0.2 s per
+        # 10,000), and every transaction behind that check waited for it.
+        query = {"a": {"$in": list(hot)}, "_lsn": {"$gt": min(lsns[a] for a in hot)}}
+        newer = {
+            d["a"]
+            for d in self.collection(label).find(query, {"a": 1, "_lsn": 1})
+            if d["_lsn"] > lsns[d["a"]]
+        }
         return (set(lsns) - hot) | newer
 
     def restore_docs(
