@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -411,17 +412,16 @@ def row_from_doc(layer: Layer, doc: Doc) -> Row:
 class _DocReader:
     """A layer's pk conversions, looked up once: a restart rebuilds every hot row with them."""
 
-    _readers: dict[int, _DocReader] = {}
+    _readers: weakref.WeakKeyDictionary[Layer, _DocReader] = weakref.WeakKeyDictionary()
 
     @classmethod
     def of(cls, layer: Layer) -> _DocReader:
-        reader = cls._readers.get(id(layer))
-        if reader is None or reader.layer is not layer:
-            reader = cls._readers[id(layer)] = cls(layer)
+        reader = cls._readers.get(layer)
+        if reader is None:
+            reader = cls._readers[layer] = cls(layer)
         return reader
 
     def __init__(self, layer: Layer) -> None:
-        self.layer = layer
         self.pk = layer.model._meta.pk.to_python
         self.parent_pk = layer.parent.model._meta.pk.to_python if layer.parent else None
         self.child_pk = {c.field_name or "": c.model._meta.pk.to_python for c in layer.linked}
