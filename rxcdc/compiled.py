@@ -18,7 +18,7 @@ from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.lookups import In
 
-__all__ = ["Compiled", "compiled"]
+__all__ = ["Compiled", "Sent", "compiled"]
 
 _IN, _ANY = " IN (%s)", " = ANY(%s)"
 
@@ -60,9 +60,18 @@ class Compiled:
         With ``models``, a row holds the model's columns (``init_list``, at ``span``), then any
         annotation (``annotations``).
         """
+        sent = self.send(values)
+        return None if sent is None else sent.fetch()
+
+    def send(self, values: Iterable[Any]) -> Sent | None:
+        """Execute the query for ``values``; ``Sent.fetch()`` gives what ``rows`` gives.
+
+        In psycopg's pipeline mode the query only goes out with the next fetch, so queries sent
+        one after the other share a round trip. ``None``: it runs through the ORM (``run``).
+        """
         wanted = self.wanted(values)
         if not wanted:
-            return []
+            return Sent(self, None)
         if not self.ready or (
             self.compiler is not None
             and self.compiler.connection is not connections[self.queryset.db]
@@ -70,17 +79,19 @@ class Compiled:
             self._compile(wanted[0])  # (a compiler holds the connection it was made for)
         if self.fallback:
             return None
-        compiler = self.compiler
-        field, connection = self.field, compiler.connection
+        field, connection = self.field, self.compiler.connection
         params = list(self.params)
         params[self.index] = [
             field.get_db_prep_value(field.get_prep_value(v), connection, prepared=True)
             for v in wanted
         ]
-        with connection.cursor() as cur:
-            cur.execute(self.sql, params)
-            fetched = cur.fetchall()
-        return list(compiler.results_iter([fetched], tuple_expected=not self.models))
+        cursor = connection.cursor()
+        try:
+            cursor.execute(self.sql, params)
+        except BaseException:
+            cursor.close()
+            raise
+        return Sent(self, cursor)
 
     @property
     def span(self) -> slice:
@@ -132,6 +143,24 @@ class Compiled:
         self.field = where.lhs.output_field
         self.compiler = compiler
         self.fallback = False
+
+
+class Sent:
+    """A ``Compiled`` query executed, its rows not fetched yet (``cursor`` None: no values)."""
+
+    def __init__(self, query: Compiled, cursor: Any) -> None:
+        self.query, self.cursor = query, cursor
+
+    def fetch(self) -> list[Any]:
+        """The rows, after Django's converters (see ``Compiled.rows``); closes the cursor."""
+        if self.cursor is None:
+            return []
+        try:
+            fetched = self.cursor.fetchall()
+        finally:
+            self.cursor.close()
+        query = self.query
+        return list(query.compiler.results_iter([fetched], tuple_expected=not query.models))
 
 
 _local = threading.local()

@@ -6,8 +6,8 @@ import asyncio
 import hashlib
 import re
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any, TypeVar
 
 from channels.layers import get_channel_layer
 
@@ -22,6 +22,7 @@ PUBLISH_CONCURRENCY = 32
 SYSTEM_GROUP = "rx.system"  # every connection: system messages (rx_broadcast)
 _GROUP_OK = re.compile(r"^[A-Za-z0-9._-]{1,90}$")
 Failure = tuple[int, BaseException]  # (index of the message, why the layer refused it)
+T = TypeVar("T")
 
 
 def channel_group(label: str) -> str:
@@ -85,16 +86,15 @@ def update_message(
 class Publisher:
     """Sends channel-layer messages from synchronous code on one long-lived event loop.
 
-    ``async_to_sync`` would build a loop (and new Redis connections) per call.
+    ``async_to_sync`` would build a loop (and new Redis connections) per call. The loop runs in
+    the calling thread, one call at a time: handing each send to a loop thread and waiting for
+    it cost two thread wake-ups per transaction, on the path of every update's latency.
     """
 
     def __init__(self, timeout: float = 10.0) -> None:
         self.timeout = timeout
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="rx-publisher", daemon=True
-        )
-        self._thread.start()
+        self._lock = threading.Lock()  # callers on several threads take turns on the loop
 
     def group_send(
         self, messages: Sequence[tuple[str, Mapping[str, Any]]], *, ordered: bool = False
@@ -109,7 +109,7 @@ class Publisher:
         if not messages:
             return []
         coro = self._in_order(messages) if ordered else self._group_send(messages)
-        failures: list[tuple[int, BaseException]] = self._run(coro)
+        failures: list[tuple[int, BaseException]] = self.run(coro)
         for _index, exc in failures:
             if isinstance(exc, TRANSIENT):
                 raise exc
@@ -118,11 +118,21 @@ class Publisher:
     def send_many(self, messages: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         """Send ``(channel name, message)`` pairs (heat replies); raises the first failure."""
         if messages:
-            for _index, exc in self._run(self._bounded(get_channel_layer().send, messages)):
+            for _index, exc in self.run(self._bounded(get_channel_layer().send, messages)):
                 raise exc
 
-    def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(self.timeout)
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the publisher's loop from a thread that runs no loop; its result.
+
+        Raises ``TimeoutError`` (the coroutine cancelled) after ``timeout`` seconds.
+        """
+        with self._lock:
+            return self.loop.run_until_complete(self._within(coro, self.timeout))
+
+    @staticmethod
+    async def _within(coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        async with asyncio.timeout(timeout):
+            return await coro
 
     @staticmethod
     async def _in_order(messages: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Failure]:
@@ -164,9 +174,9 @@ class Publisher:
             await close_pools()
 
     def close(self) -> None:
-        """Stop the loop thread."""
-        self._run(self._close_layer())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
-        if not self._thread.is_alive():
-            self.loop.close()  # a loop left to the garbage collector fails in unrelated code
+        """Close the layer's connections on this loop, then the loop."""
+        try:
+            self.run(self._close_layer())
+        finally:
+            with self._lock:
+                self.loop.close()  # a loop left to the garbage collector fails in unrelated code

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rxcdc.compiled import compiled
+from rxcdc.compiled import Compiled, Sent, compiled
 from rxcdc.dependencies import order_items
 from rxcdc.layers import Layer, Relation
 from rxcdc.represent import representation
@@ -69,7 +69,16 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
     ]
     firsts = 1 + bool(layer.user_key) + bool(fk_attname)
     ordered = firsts + len(forward)  # where the ordering values start
-    for doc, values in _documents(layer, serializer, wanted, extras):
+    query = compiled(("rows", layer), lambda: _manager(layer).all(), "pk", models=True)
+    sent = query.send(wanted)
+    # Sent before the rows are fetched: in pipeline mode (the visibility check's) all of them
+    # share one round trip. They ask for every wanted pk; links of rows not found are dropped.
+    linked = [
+        (child, _send_links(child, wanted))
+        for child in layer.linked
+        if (child.many if not child.hidden else child.relation is not Relation.FORWARD)
+    ]
+    for doc, values in _documents(layer, serializer, query, sent, wanted, extras):
         links: dict[str, list[Any]] = {}
         at = firsts
         for name, how in found:
@@ -93,9 +102,8 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
             parent_fk=values[firsts - 1] if fk_attname else None,
             order=tuple(_json_safe(values[ordered:])),
         )
-    for child in layer.linked:
-        if rows and (child.many if not child.hidden else child.relation is not Relation.FORWARD):
-            _load_links(child, rows)
+    for child, pending in linked:
+        _fill_links(child, rows, pending)
     for row in rows.values():
         row.text = encode(row.doc)
     return rows
@@ -105,17 +113,21 @@ _SINGLE, _FORWARD, _LATER = "single", "forward", "later"  # how a row's link is 
 
 
 def _documents(
-    layer: Layer, serializer: Any, wanted: list[Any], extras: list[str]
+    layer: Layer,
+    serializer: Any,
+    query: Compiled,
+    sent: Sent | None,
+    wanted: list[Any],
+    extras: list[str],
 ) -> Iterator[tuple[dict[str, Any], list[Any]]]:
     """Per row: the flat serializer's output and the values of ``extras`` (attnames, "pk").
 
     From the fetched rows where ``rxcdc.represent`` finds that exact, else from model instances.
     """
-    query = compiled(("rows", layer), lambda: _manager(layer).all(), "pk", models=True)
-    fetched = query.rows(wanted)
-    if fetched is None:  # run through the ORM
+    if sent is None:  # run through the ORM
         objs = query.run(wanted)
     else:
+        fetched = sent.fetch()
         built: dict[Layer, Any] = _local.__dict__.setdefault("representations", {})
         if layer not in built and query.ready:  # (not before the query ever ran)
             built[layer] = representation(query, serializer, extras)
@@ -191,10 +203,8 @@ def _serializer(layer: Layer) -> Any:
     return built[layer.flat]
 
 
-def _load_links(child: Layer, rows: dict[Any, Row]) -> None:
-    """Fill a to-many field's ids (in the relation's order) for a batch of parent rows."""
-    name = child.field_name or ""
-    parents = list(rows)
+def _send_links(child: Layer, parents: list[Any]) -> tuple[Compiled, Sent | None]:
+    """Send the query for a to-many field's ids (in the relation's order) of these parent pks."""
     if child.relation is Relation.M2M:
         # Through rows are also how a later DELETE of a link is routed (the WAL gives its id).
         assert child.through_model is not None
@@ -213,13 +223,7 @@ def _load_links(child: Layer, rows: dict[Any, Row]) -> None:
                 triples = triples.filter(**{f"{child_fk.name}__in": shown})
             return triples
 
-        for row in rows.values():
-            row.through[name] = []
-        for ppk, cpk, tpk in compiled(("m2m", child), build, parent_attname, models=False).run(
-            parents
-        ):
-            rows[ppk].links[name].append(cpk)
-            rows[ppk].through[name].append((tpk, cpk))
+        query = compiled(("m2m", child), build, parent_attname, models=False)
     else:
         fk = _reverse_fk_attname(child)
         assert fk is not None
@@ -227,8 +231,27 @@ def _load_links(child: Layer, rows: dict[Any, Row]) -> None:
         query = compiled(
             ("reverse", child), lambda: _manager(child).values_list(fk, "pk"), fk, models=False
         )
-        for ppk, cpk in query.run(parents):
-            rows[ppk].links[name].append(cpk)
+    return query, query.send(parents)
+
+
+def _fill_links(child: Layer, rows: dict[Any, Row], links: tuple[Compiled, Sent | None]) -> None:
+    """Fill a to-many field's ids of ``rows`` from the query ``_send_links`` sent."""
+    name = child.field_name or ""
+    query, sent = links
+    found = query.run(list(rows)) if sent is None else sent.fetch()
+    if child.relation is Relation.M2M:
+        for row in rows.values():
+            row.through[name] = []
+        for ppk, cpk, tpk in found:
+            parent = rows.get(ppk)
+            if parent is not None:
+                parent.links[name].append(cpk)
+                parent.through[name].append((tpk, cpk))
+    else:
+        for ppk, cpk in found:
+            parent = rows.get(ppk)
+            if parent is not None:
+                parent.links[name].append(cpk)
     if not child.hidden:
         for row in rows.values():
             row.doc[name] = _json_safe(row.links[name].copy())  # a list of the doc's own

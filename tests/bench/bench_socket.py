@@ -138,6 +138,13 @@ def _single_row(fig: dict[str, list[float]], load: str, stream: str) -> list[Res
             "ms",
             fig["gc"],
         ),
+        Result(
+            "the worker per transaction, median: re-read (Postgres, serialize)",
+            "ms",
+            fig["reread"],
+        ),
+        Result("the worker per transaction, median: cache write (MongoDB)", "ms", fig["write"]),
+        Result("the worker per transaction, median: publish (Redis)", "ms", fig["publish"]),
         Result("published → client p50 (channel layer, daphne, websocket)", "ms", fig["relay.p50"]),
         Result("published → client p99 (channel layer, daphne, websocket)", "ms", fig["relay.p99"]),
     ]
@@ -367,6 +374,8 @@ def _latency(
             _clients_during_writes(url, token, dsn, prefix, rows, commits_file.name, covered)
         )
         frames_of = covered()
+        returned = dict(json.loads(Path(commits_file.name).read_text() or "[]"))
+        ours = [lsn for lsn, (xid, *_) in _chunk_times(timings).items() if xid in returned]
     chunks = [c for carried in frames_of.values() for c in carried]
     assert len(chunks) == TRANSACTIONS, f"the worker saw {len(chunks)} of {TRANSACTIONS}"
     client, relay = [], []
@@ -386,6 +395,11 @@ def _latency(
     busy = [(done - got) * 1000 for _, got, _, done in chunks]
     x = f"x{rows}:" if rows > 1 else ""
     fig.setdefault(x + "busy", []).append(statistics.median(busy))
+    stages = _chunk_stages(timings)
+    for index, stage in enumerate(("reread", "write", "publish")):
+        fig.setdefault(f"{x}{stage}", []).append(
+            statistics.median(stages[lsn][index] * 1000 for lsn in ours)
+        )
     during = _full_collections(timings)[collections_before:]
     fig.setdefault(x + "gc", []).append(max(during, default=0.0) * 1000)
     for name, values in (
@@ -493,6 +507,17 @@ def _chunk_times(timings: Path) -> dict[int, tuple[int, float, float, float, int
     return out
 
 
+def _chunk_stages(timings: Path) -> dict[int, tuple[float, float, float]]:
+    """Commit LSN → seconds the worker spent re-reading (serialize), writing the cache and
+    publishing for the event that carried it."""
+    out = {}
+    for line in timings.read_text().splitlines():
+        kind, *fields = line.split()
+        if kind == "chunk":
+            out[int(fields[0])] = (float(fields[6]), float(fields[7]), float(fields[8]))
+    return out
+
+
 # -- snapshots ------------------------------------------------------------------------------------
 
 
@@ -587,13 +612,21 @@ def _worker_main(timings_path: str) -> None:
             handle(self, event, ack)
             return
         got, last_publish[0] = time.monotonic(), 0.0
+        before = dict(self.timings)
         handle(self, event, ack)
         published = last_publish[0]  # when the layer had accepted the chunk's messages
         done = time.monotonic()  # cache written, acknowledged, housekeeping done
         frame = event.transaction.commit_lsn  # a run's frames carry its last commit LSN
+        # The event's stages (a run's for each of its transactions): where the worker's time goes.
+        stages = " ".join(
+            str(self.timings.get(s, 0.0) - before.get(s, 0.0))
+            for s in ("serialize", "cache", "publish")
+        )
         for chunk in event.chunks if isinstance(event, Run) else (event,):
             txn = chunk.transaction
-            out.write(f"chunk {txn.commit_lsn} {txn.xid} {got} {published} {done} {frame}\n")
+            out.write(
+                f"chunk {txn.commit_lsn} {txn.xid} {got} {published} {done} {frame} {stages}\n"
+            )
 
     def timed_heat(self: Worker, requests: Any) -> None:
         started = time.monotonic()

@@ -11,7 +11,6 @@ then its peak RSS while it streams a 1,000,000-row UPDATE with 1 % of anchors ho
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -270,7 +269,7 @@ class Driver:
         # A PUBLISH costs the publisher the same with or without subscribers; the core layer's
         # group_send copies the message to every member, so it gets one per group.
         if "pubsub" not in type(get_channel_layer()).__module__:
-            asyncio.run_coroutine_threadsafe(join(), self.worker.publisher.loop).result(120)
+            self.worker.publisher.run(join())
         for room in rooms:
             self.worker.heater.touch(LABEL, room, ttl=3600)
         self.worker.heat([HeatRequest(LABEL, room, f"bench.sub.{room}") for room in rooms])
