@@ -58,7 +58,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(services: LocalServices, repeats: int) -> list[Result]:
-    """Set up the database, start rx_replicate and daphne, measure latency and snapshots."""
+    """Set up the database, start rx_replicate and daphne, measure latency and snapshots.
+
+    ``RX_BENCH_SOCKET_CASES=latency`` measures single rows only (for trying changes; use with
+    ``--no-write``).
+    """
+    only_latency = os.environ.get("RX_BENCH_SOCKET_CASES") == "latency"
     env = {**os.environ, **services.env(), **_settings_env()}
     dsn = services.postgres.dsn(DATABASE)
     token = _setup(services, env)
@@ -77,9 +82,11 @@ def run(services: LocalServices, repeats: int) -> list[Result]:
             url = f"ws://127.0.0.1:{port}/ws/room/"
             docs: Any = pymongo.MongoClient(services.mongo.url, directConnection=True)[DATABASE]
             for repeat in range(repeats):
-                for rows in LOADS:
+                for rows in LOADS[:1] if only_latency else LOADS:
                     print(f"  repeat {repeat}: latency, {rows}/tx", file=sys.stderr, flush=True)
                     _latency(url, token, dsn, timings, f"r{repeat}x{rows}", rows, fig)
+                if only_latency:
+                    continue
                 print(f"  repeat {repeat}: snapshots", file=sys.stderr, flush=True)
                 # Alternate which comes first (the cold one clears the room just before).
                 for kind in ("cold", "hot") if repeat % 2 == 0 else ("hot", "cold"):
@@ -97,12 +104,14 @@ def run(services: LocalServices, repeats: int) -> list[Result]:
             for proc in reversed(procs):
                 _stop(proc)
     drop_slot(dsn, DATABASE)
-    return _results(fig)
+    return _results(fig, only_latency)
 
 
-def _results(fig: dict[str, list[float]]) -> list[Result]:
+def _results(fig: dict[str, list[float]], only_latency: bool) -> list[Result]:
     load = f"{RATE} tx/s, {CLIENTS} clients"
     stream = "commit → the worker has the chunk"
+    if only_latency:
+        return _single_row(fig, load, stream)
     return [*_single_row(fig, load, stream), *_bulk(fig, stream), *_snapshots(fig)]
 
 
