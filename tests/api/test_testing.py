@@ -133,3 +133,27 @@ def test_the_worker_leaves_the_database_as_it_found_it(transactional_db):
     assert replica_identities(["apiapp_widget"]) == {"apiapp_widget": "default"}
     with pytest.raises(RuntimeError, match="no observer worker"):
         testing.catch_up()
+
+
+def test_a_connection_another_thread_opened_before_the_hook_catches_up(transactional_db):
+    # An executor thread keeps its connection between tests (sync_to_async's): that connection
+    # never sends connection_created again, and the hook must still see its commits.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    caught: list[str] = []
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(lambda: Widget.objects.count()).result()  # opened before install()
+        hook = testing.CommitHook(lambda: caught.append("caught up"))
+        hook.install()
+        try:
+            thread.submit(lambda: Widget.objects.create(name="w")).result()
+            assert caught == ["caught up"]
+            thread.submit(lambda: Widget.objects.count()).result()  # reads never catch up
+            assert caught == ["caught up"]
+        finally:
+            hook.uninstall()
+            thread.submit(lambda: connection.close()).result()
+        thread.submit(lambda: Widget.objects.create(name="after")).result()
+    assert caught == ["caught up"]  # uninstalled: nothing more

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import connections
-from django.db.backends.signals import connection_created
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 __all__ = ["CommitHook"]
 
@@ -33,21 +33,27 @@ class CommitHook:
         self._wrapped: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def install(self) -> None:
-        """Wrap the connections that exist in this thread and every one created later."""
-        connection_created.connect(self._created, weak=False)
+        """Wrap every connection, in every thread, from its next cursor on."""
+        # Connections live per thread (and asgiref context): one another thread opened before
+        # this call (sync_to_async's executor thread, kept open by an earlier test) never sends
+        # ``connection_created`` again and is out of reach here, so every cursor wraps its
+        # connection on the way out instead.
+        _hooks.append(self)
+        if len(_hooks) == 1:
+            BaseDatabaseWrapper._cursor = _hooked_cursor
         for conn in connections.all(initialized_only=True):
             self._wrap(conn)
 
     def uninstall(self) -> None:
         """Stop catching up."""
-        connection_created.disconnect(self._created)
+        if self in _hooks:
+            _hooks.remove(self)
+        if not _hooks:
+            BaseDatabaseWrapper._cursor = _original_cursor
         for conn in list(self._wrapped):
             if self in conn.execute_wrappers:
                 conn.execute_wrappers.remove(self)
         self._wrapped = weakref.WeakSet()
-
-    def _created(self, sender: Any, connection: Any, **kwargs: Any) -> None:
-        self._wrap(connection)
 
     def _wrap(self, conn: Any) -> None:
         if self not in conn.execute_wrappers:
@@ -74,6 +80,16 @@ class CommitHook:
             self.catch_up()
         finally:
             self._local.busy = False
+
+
+_hooks: list[CommitHook] = []  # installed, in order
+_original_cursor = BaseDatabaseWrapper._cursor
+
+
+def _hooked_cursor(self: BaseDatabaseWrapper, name: Any = None) -> Any:
+    for hook in _hooks:
+        hook._wrap(self)
+    return _original_cursor(self, name)
 
 
 def _reads(sql: Any) -> bool:
