@@ -11,12 +11,14 @@ extra selects, another shape of filter) run through the ORM as before.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.lookups import In
+
+from rxcdc import together
 
 __all__ = ["Compiled", "Sent", "compiled"]
 
@@ -66,8 +68,8 @@ class Compiled:
     def send(self, values: Iterable[Any]) -> Sent | None:
         """Execute the query for ``values``; ``Sent.fetch()`` gives what ``rows`` gives.
 
-        In psycopg's pipeline mode the query only goes out with the next fetch, so queries sent
-        one after the other share a round trip. ``None``: it runs through the ORM (``run``).
+        Inside ``rxcdc.together.together`` the query is only queued: queries sent one after the
+        other then share a round trip. ``None``: it runs through the ORM (``run``).
         """
         wanted = self.wanted(values)
         if not wanted:
@@ -77,7 +79,10 @@ class Compiled:
             and self.compiler.connection is not connections[self.queryset.db]
         ):
             self._compile(wanted[0])  # (a compiler holds the connection it was made for)
+        batch = together.current(self.queryset.db)
         if self.fallback:
+            if batch is not None:
+                batch.send()  # what was queued before it runs before the ORM's query
             return None
         field, connection = self.field, self.compiler.connection
         params = list(self.params)
@@ -85,13 +90,12 @@ class Compiled:
             field.get_db_prep_value(field.get_prep_value(v), connection, prepared=True)
             for v in wanted
         ]
-        cursor = connection.cursor()
-        try:
+        if batch is not None:
+            return Sent(self, batch.add(self.sql, params))
+        with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
-        except BaseException:
-            cursor.close()
-            raise
-        return Sent(self, cursor)
+            fetched = cursor.fetchall()
+        return Sent(self, lambda: fetched)
 
     @property
     def span(self) -> slice:
@@ -146,21 +150,17 @@ class Compiled:
 
 
 class Sent:
-    """A ``Compiled`` query executed, its rows not fetched yet (``cursor`` None: no values)."""
+    """A ``Compiled`` query sent (or queued), its rows not converted yet (``rows`` None: none)."""
 
-    def __init__(self, query: Compiled, cursor: Any) -> None:
-        self.query, self.cursor = query, cursor
+    def __init__(self, query: Compiled, rows: Callable[[], list[Any]] | None) -> None:
+        self.query, self.rows = query, rows
 
     def fetch(self) -> list[Any]:
-        """The rows, after Django's converters (see ``Compiled.rows``); closes the cursor."""
-        if self.cursor is None:
+        """The rows, after Django's converters (see ``Compiled.rows``)."""
+        if self.rows is None:
             return []
-        try:
-            fetched = self.cursor.fetchall()
-        finally:
-            self.cursor.close()
         query = self.query
-        return list(query.compiler.results_iter([fetched], tuple_expected=not query.models))
+        return list(query.compiler.results_iter([self.rows()], tuple_expected=not query.models))
 
 
 _local = threading.local()

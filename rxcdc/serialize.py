@@ -9,9 +9,11 @@ import json.encoder as json_encoder
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from rxcdc import together
 from rxcdc.compiled import Compiled, Sent, compiled
 from rxcdc.dependencies import order_items
 from rxcdc.layers import Layer, Relation
@@ -43,8 +45,9 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
     """Serialize the rows of ``layer`` with these pks; missing pks are absent from the result.
 
     One query for the rows and one per to-many relation for the ids they reference (building a
-    related manager per row and relation, as DRF would, costs more than the query itself). Each
-    query is compiled once per layer (``rxcdc.compiled``), whatever the number of pks.
+    related manager per row and relation, as DRF would, costs more than the query itself), sent
+    together in one round trip. Each query is compiled once per layer (``rxcdc.compiled``),
+    whatever the number of pks.
     """
     wanted = list(pks)
     if not wanted:
@@ -70,14 +73,17 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
     firsts = 1 + bool(layer.user_key) + bool(fk_attname)
     ordered = firsts + len(forward)  # where the ordering values start
     query = compiled(("rows", layer), lambda: _manager(layer).all(), "pk", models=True)
-    sent = query.send(wanted)
-    # Sent before the rows are fetched: in pipeline mode (the visibility check's) all of them
-    # share one round trip. They ask for every wanted pk; links of rows not found are dropped.
-    linked = [
-        (child, _send_links(child, wanted))
-        for child in layer.linked
-        if (child.many if not child.hidden else child.relation is not Relation.FORWARD)
-    ]
+    # All sent before the rows are fetched, in one batch (the visibility check's, or one of
+    # their own): one round trip. The links ask for every wanted pk; those of rows not found
+    # are dropped.
+    alias = query.queryset.db
+    with nullcontext() if together.current(alias) else together.together(alias):
+        sent = query.send(wanted)
+        linked = [
+            (child, _send_links(child, wanted))
+            for child in layer.linked
+            if (child.many if not child.hidden else child.relation is not Relation.FORWARD)
+        ]
     for doc, values in _documents(layer, serializer, query, sent, wanted, extras):
         links: dict[str, list[Any]] = {}
         at = firsts

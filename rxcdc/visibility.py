@@ -5,7 +5,7 @@ query at that moment does not see the transaction yet, and re-reading its rows w
 old values. Re-read only once it is visible.
 
 Almost always it already is: ``VisibilityGate`` sends the check in one round trip with the
-first layer query (psycopg's pipeline mode) and reads again only when the check says no.
+first layer's queries (``rxcdc.together``) and reads again only when the check says no.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from rxcdc.conf import rx_settings
 from rxcdc.layers import Layer
 from rxcdc.serialize import Row
 from rxcdc.state import Loader
+from rxcdc.together import together
 
 __all__ = ["VisibilityGate", "wait_until_visible"]
 
@@ -32,7 +33,7 @@ SELECT bool_and(pg_visible_in_snapshot(
     ((((xmax >> 32) - CASE WHEN xid > (xmax & 4294967295) THEN 1 ELSE 0 END) << 32)
      | xid)::text::xid8,
     snap))
-FROM s, x, unnest(%(xids)s::bigint[]) AS xid
+FROM s, x, unnest(%s::bigint[]) AS xid
 """
 
 
@@ -47,7 +48,7 @@ def wait_until_visible(xids: int | Iterable[int], timeout: float = 10.0) -> bool
     deadline = time.monotonic() + timeout
     with connections[rx_settings.DATABASE].cursor() as cur:
         while True:
-            cur.execute(_VISIBLE, {"xids": wanted})
+            cur.execute(_VISIBLE, [wanted])
             row = cur.fetchone()
             if row is None or row[0] is not False:
                 return True
@@ -88,19 +89,19 @@ class VisibilityGate:
                 self.settle()  # another connection: its query is not ordered after the check
                 return load(layer, wanted)
             xids, self.pending = self.pending, []
-            db = connections[rx_settings.DATABASE]
-            db.ensure_connection()
             try:
-                # One session runs its statements in order, each with a snapshot no older
-                # than the last: if the check sees the commit, so does the query after it.
-                with db.connection.pipeline(), db.cursor() as cur:
-                    cur.execute(_VISIBLE, {"xids": xids})
+                # Sent together with the layer's queries, ahead of them, on one session: each
+                # statement's snapshot is no older than the one before, so if the check sees
+                # the commit, so do the queries after it.
+                with together(rx_settings.DATABASE) as batch:
+                    checked = batch.add(_VISIBLE, [xids])
                     rows = load(layer, wanted)
-                    found = cur.fetchone()
+                    answer = checked()
             except BaseException:
                 # Whatever failed, what is retried must not read before the commit either.
                 self.pending = xids
                 raise
+            found = answer[0] if answer else None
             if found is None or found[0] is not False:
                 return rows
             self.rereads += 1
