@@ -20,7 +20,7 @@ from pymongo.operations import InsertOne, ReplaceOne
 
 from rxcdc.isolation import Failure
 from rxcdc.layers import Layer, StateModel
-from rxcdc.serialize import Row, jsonable
+from rxcdc.serialize import Row, jsonable, jsonable_ids
 from rxcdc.state import Delta
 
 __all__ = ["Cache", "collection_name", "doc_id"]
@@ -116,15 +116,29 @@ class Cache:
 
     def write_many(self, label: str, deltas: dict[Any, Delta], lsn: int) -> int:
         """Write several anchors' deltas of one channel in one round trip (plus one read)."""
+        return self.write_documents(label, self.documents(deltas, lsn), lsn)
+
+    def documents(self, deltas: dict[Any, Delta], lsn: int) -> dict[str, Doc]:
+        """The documents that store several anchors' deltas stamped ``lsn``, by ``_id``."""
         docs: dict[str, Doc] = {}
         for anchor, delta in deltas.items():
             docs.update(self._delta_docs(anchor, delta, lsn))
+        return docs
+
+    def write_documents(self, label: str, docs: dict[str, Doc], lsn: int) -> int:
+        """Write ``documents()`` of one channel: each replaces one older than ``lsn``, or is new.
+
+        Returns how many were written; raises what pymongo raises (duplicate keys excepted: a
+        newer writer got there first).
+        """
         return self._guarded_write(self.collection(label), docs, lsn)
 
     def _delta_docs(self, anchor: Any, delta: Delta, lsn: int) -> dict[str, Doc]:
         docs: dict[str, Doc] = {}
-        for (type_key, pk), row in delta.upserts.items():
-            docs[doc_id(anchor, type_key, pk)] = self._doc(anchor, type_key, lsn, row)
+        safe = jsonable(anchor)
+        for (type_key, _pk), row in delta.upserts.items():
+            doc = self._doc(safe, type_key, lsn, row)
+            docs[doc["_id"]] = doc
         for (type_key, pk), user in delta.tombstones.items():
             docs[doc_id(anchor, type_key, pk)] = {
                 "_id": doc_id(anchor, type_key, pk),
@@ -140,9 +154,10 @@ class Cache:
     def rewrite(self, label: str, anchor: Any, lsn: int, delta: Delta) -> None:
         """Replace an anchor's documents with ``delta`` stamped ``lsn``, whatever they held."""
         coll = self.collection(label)
+        safe = jsonable(anchor)
         docs = {
-            doc_id(anchor, t, row.pk): self._doc(anchor, t, lsn, row)
-            for (t, _pk), row in delta.upserts.items()
+            doc["_id"]: doc
+            for doc in (self._doc(safe, t, lsn, r) for (t, _pk), r in delta.upserts.items())
         }
         existing = {d["_id"] for d in coll.find({"_id": {"$in": list(docs)}}, {"_id": 1})}
         ops: list[InsertOne[Doc] | ReplaceOne[Doc]] = [
@@ -184,20 +199,22 @@ class Cache:
 
     @staticmethod
     def _doc(anchor: Any, type_key: str, lsn: int, row: Row) -> Doc:
+        """The document of one row; ``anchor`` already JSON-safe (one per anchor, not row)."""
+        pk = jsonable(row.pk)
         return {
-            "_id": doc_id(anchor, type_key, row.pk),
-            "a": jsonable(anchor),
+            "_id": doc_id(anchor, type_key, pk),
+            "a": anchor,
             "t": type_key,
-            "pk": jsonable(row.pk),
+            "pk": pk,
             "_lsn": lsn,
             "u": jsonable(row.user),
             "del": False,
             "json": row.text,  # JSON text: BSON has no integers past 64 bits
-            "links": jsonable(row.links),
-            "through": jsonable(row.through),
+            "links": jsonable_ids(row.links),
+            "through": jsonable_ids(row.through),
             "pfk": jsonable(row.parent_fk),
             "ord": list(row.order),
-            "own": jsonable(row.owners),
+            "own": jsonable_ids(row.owners),
             "fu": jsonable(row.former),
             "vw": jsonable(row.viewers),
         }

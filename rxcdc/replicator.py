@@ -8,7 +8,6 @@ releases everything once, whichever way the run ends.
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from django.db import connections
 
 from replication import HEARTBEAT_PREFIX, Chunk, Heartbeat, ReplicationStream, Run, parse_lsn
 from rxcdc.channels import StateChannel
+from rxcdc.collector import Collector
 from rxcdc.conf import rx_settings
 from rxcdc.isolation import Stopped
 from rxcdc.runner import open_stream, start_worker
@@ -55,22 +55,37 @@ class Replicator:
         standby: bool = False,
         idle_tick: float = 0.05,
         on_outage: Iterable[Callable[[BaseException], None]] = (),
-        freeze_heated: bool = False,
+        collector: Collector | None = None,
     ) -> None:
-        self.worker: Worker = start_worker(channels, on_outage=list(on_outage))
+        # A process that is the worker's own runs its collector policy (rx_replicate does); one
+        # that runs other code too, such as a test suite, keeps Python's. Installed before the
+        # worker announces itself: its first collection is not a pause a stop signal waits on.
+        self.collector = collector
+        if collector is not None:
+            collector.install()
+        try:
+            self.worker: Worker = start_worker(channels, on_outage=list(on_outage))
+        except BaseException:
+            if collector is not None:
+                collector.uninstall()
+            raise
         try:
             self.stream: ReplicationStream
             self.stream, self.lock = open_stream(self.worker, standby=standby, idle_tick=idle_tick)
         except BaseException:
             self.worker.publisher.close()
+            if collector is not None:
+                collector.uninstall()
             raise
         self._closed = False
-        self.freeze_heated = freeze_heated
-        self._frozen_at = -1  # Worker.heated when the collector last froze the heap
+        self._heated = -1  # Worker.heated at the last event: the restore's heat counts too
 
     def handle(self, event: Any) -> None:
         """Apply one stream event (a chunk, a run of transactions, a heartbeat or a tick)."""
         self.worker.handle(event, self.stream.ack)
+        if self.collector is not None:
+            heated, self._heated = self.worker.heated != self._heated, self.worker.heated
+            self.collector.after(event, heated=heated)
 
     def run(self, observer: Observer | None = None) -> None:
         """Handle events until ``stop()``; ``observer`` is told of each one.
@@ -85,24 +100,9 @@ class Replicator:
                     observer.begin(event)
                     self.handle(event)
                     observer.end(event)
-                if self.freeze_heated and self.worker.heated != self._frozen_at:
-                    self._freeze()
         except Stopped as exc:
             # The transaction being applied was not acknowledged: the next worker gets it.
             log.warning("%s; its transaction comes again to the next worker", exc)
-
-    def _freeze(self) -> None:
-        """Exempt everything alive now (the hot state just heated) from the cycle collector.
-
-        A full collection walks every tracked object: with many hot anchors that was a pause of
-        up to 0.2 s every few seconds under load, which every transaction queued behind it
-        waited for. Hot state holds no reference cycles, so reference counting still frees a
-        cooled anchor. The young generations are collected first, so the heat's own cyclic
-        garbage is not frozen with it.
-        """
-        gc.collect(1)
-        gc.freeze()
-        self._frozen_at = self.worker.heated
 
     def pump(self, timeout: float = 30.0) -> list[Chunk]:
         """Handle everything committed before this call (a WAL barrier); returns its chunks.
@@ -153,6 +153,8 @@ class Replicator:
                 self.worker.heater.retract_worker(os.getpid())
             self.worker.publisher.close()
             self.lock.release()
+            if self.collector is not None:
+                self.collector.uninstall()
 
     def __enter__(self) -> Replicator:
         return self

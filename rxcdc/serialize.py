@@ -19,7 +19,7 @@ from rxcdc.dependencies import order_items
 from rxcdc.layers import Layer, Relation
 from rxcdc.represent import representation
 
-__all__ = ["Row", "encode", "jsonable", "load_rows"]
+__all__ = ["Row", "encode", "jsonable", "jsonable_ids", "load_rows"]
 
 
 @dataclass(slots=True)
@@ -306,6 +306,22 @@ def _json_safe(value: Any) -> Any:
         for item in value:
             if type(item) not in _EXACT:
                 return jsonable(value)
+    return value
+
+
+def jsonable_ids(value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """What ``jsonable`` makes of a mapping of id lists, as ``value`` itself when it already is.
+
+    Ids that are primitives, or tuples of them (BSON and JSON write a tuple as an array), need
+    no copy: the common case, and the cache writes one such mapping per row and field.
+    """
+    for key, ids in value.items():
+        if type(key) is not str or type(ids) is not list:
+            return jsonable(value)  # type: ignore[no-any-return]
+        for item in ids:
+            kind = type(item)
+            if kind not in _EXACT and not (kind is tuple and all(type(v) in _EXACT for v in item)):
+                return jsonable(value)  # type: ignore[no-any-return]
     return value
 
 

@@ -306,7 +306,14 @@ class HotState:
                     delta.upserts[(layer.type_key, pk)] = row
                 for child in layer.linked:
                     name = child.field_name or ""
-                    before, after = set(old.links.get(name, ())), set(row.links.get(name, ()))
+                    was, now = old.links.get(name, ()), row.links.get(name, ())
+                    if was == now:  # the common case, and no sets to build
+                        records = anchor.records
+                        back = {cpk for cpk in now if (child, cpk) not in records}
+                        for cpk in back:  # were gone when last loaded
+                            self._incref(anchor, child, cpk, pending)
+                        continue
+                    before, after = set(was), set(now)
                     # Adds before removes: a row moving between two members never hits zero.
                     for cpk in after - before:
                         self._incref(anchor, child, cpk, pending)
@@ -320,6 +327,8 @@ class HotState:
         for anchor, layer, pk in gone:
             self._drop(anchor, layer, pk, deltas[anchor.key])
         for key, delta in deltas.items():
+            if not delta.tombstones:
+                continue  # nothing left: every upsert is still held (a drop leaves a tombstone)
             anchor = self.anchors[key]
             # A type can sit at two layers: it only leaves when no layer holds it.
             for tkey in [k for k in delta.tombstones if anchor.holds(*k)]:
@@ -401,9 +410,11 @@ class HotState:
                 self._decref(anchor, child, cpk, delta)
 
     def _set_row(self, anchor: AnchorState, layer: Layer, rec: Record, row: Row) -> None:
-        if rec.row is not None:
-            self._unindex_through(layer, rec.row)
-        rec.row = row
+        old, rec.row = rec.row, row
+        if old is not None:
+            if old.through == row.through:  # (same pk: the index already says this)
+                return
+            self._unindex_through(layer, old)
         for child in layer.linked:
             if child.through_table:
                 for tpk, _cpk in row.through.get(child.field_name or "", ()):

@@ -116,7 +116,7 @@ def _results(fig: dict[str, list[float]]) -> list[Result]:
         ]
         out += [
             Result(f"({case}) stage: {stage}", "s", fig[f"{case}.{stage}"], baseline=elapsed)
-            for stage in ("decode", "route", "serialize", "cache", "publish", "other")
+            for stage in ("decode", *sustained.STAGES, "other")
         ]
     return [
         *out,
@@ -212,10 +212,11 @@ class Driver:
 
     def __init__(self) -> None:
         from rxcdc import conf
+        from rxcdc.collector import Collector
         from rxcdc.conf import rx_settings
         from rxcdc.replicator import Replicator
 
-        self.replicator = Replicator()
+        self.replicator = Replicator(collector=Collector())  # as rx_replicate runs it
         self.worker, self.stream = self.replicator.worker, self.replicator.stream
         self.events: Iterator[Any] = iter(self.stream)
         self.dsn = conf.replication_dsn()
@@ -241,7 +242,7 @@ class Driver:
         out: dict[str, float] = {"changes": 0}
         for event in self.events:
             t = time.perf_counter()
-            self.worker.handle(event, self.stream.ack)
+            self.replicator.handle(event)
             inside += time.perf_counter() - t
             if isinstance(event, Chunk):
                 out["changes"] += len(event.changes)
@@ -328,7 +329,7 @@ def _measure_update(
             got = driver.handle_until(marker)
             assert got["changes"] == rows, got
             elapsed = got["elapsed"]
-            stages = {s: got.get(s, 0.0) for s in ("route", "serialize", "cache", "publish")}
+            stages = {s: got.get(s, 0.0) for s in sustained.STAGES}
             stages["decode"] = elapsed - got["inside"]
             stages["other"] = got["inside"] - sum(got.get(s, 0.0) for s in stages)
             for stage, seconds in stages.items():

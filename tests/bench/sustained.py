@@ -52,7 +52,7 @@ STEP = 30.0  # seconds per rate (RX_BENCH_QUICK: 5)
 MAX_LAG = 1.0  # seconds from a step's last commit to its acknowledgement
 WRITERS = 2  # writer processes, each at rate / WRITERS
 RAW_SLOT = "bench_sustained_raw"
-STAGES = ("route", "serialize", "cache", "publish")  # Worker.timings, cumulative seconds
+STAGES = ("route", "serialize", "documents", "cache", "publish")  # Worker.timings, seconds
 ROOT = Path(__file__).resolve().parents[2]
 
 

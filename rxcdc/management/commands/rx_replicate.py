@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from replication.errors import ReplicationError
 from replication.stream import stop_on_signals
 from rxcdc import conf, metrics, status
+from rxcdc.collector import Collector
 from rxcdc.conf import rx_settings
 from rxcdc.replicator import Replicator
 
@@ -85,8 +86,10 @@ class Command(BaseCommand):
         if standby:
             self.stdout.write("rx_replicate: standby, waiting for the slot's active worker to stop")
         try:
-            # This process is the worker's own: its hot state is exempted from full collections.
-            replicator = Replicator(standby=standby, on_outage=[probe.outage], freeze_heated=True)
+            # This process is the worker's own: it runs the worker's collector policy.
+            replicator = Replicator(
+                standby=standby, on_outage=[probe.outage], collector=Collector()
+            )
         except ReplicationError as exc:
             raise CommandError(str(exc)) from exc
         with replicator:
