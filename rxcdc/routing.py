@@ -97,7 +97,7 @@ class Router:
                 self._reread_unknown(table, batch)
             if new is not None:
                 self.identity.note(table, new)
-        pks = {v[pk_column] for v in (new, old) if v and pk_column in v}
+        pks = _pks(pk_column, new, old)
         for pk in pks:
             for key, layer in tuple(self.state.rows.get((table, pk), ())):
                 batch.dirty[key].add((layer, pk))
@@ -132,7 +132,7 @@ class Router:
                 batch.dirty[key].add((layer, pk))
 
     def _root(
-        self, channel: Tracked, layer: Layer, change: Change, pks: set[Any], batch: Batch
+        self, channel: Tracked, layer: Layer, change: Change, pks: tuple[Any, ...], batch: Batch
     ) -> None:
         for pk in pks:
             key = (channel.label, pk)
@@ -192,3 +192,16 @@ class Router:
         labels = {c.label for c, _ in self.by_table.get(table, ())}
         labels |= {c.label for c, _ in self.by_through.get(table, ())}
         batch.reload |= {key for key in self.state.anchors if key[0] in labels}
+
+
+def _pks(pk_column: str, new: dict[str, Any] | None, old: dict[str, Any] | None) -> tuple[Any, ...]:
+    """The distinct pks a change names: the new row's, and the old identity's if it differs."""
+    # (one per change routed: a tuple, not a set, for the common case of one pk)
+    pk = new.get(pk_column, _ABSENT) if new else _ABSENT
+    was = old.get(pk_column, _ABSENT) if old else _ABSENT
+    if pk is _ABSENT:
+        return () if was is _ABSENT else (was,)
+    return (pk,) if was is _ABSENT or was == pk else (pk, was)
+
+
+_ABSENT = object()
