@@ -83,7 +83,7 @@ class Router:
         if isinstance(change, Truncate):
             self._truncate(change.table, batch)
             return
-        if not isinstance(change, Insert | Update | Delete):
+        if not isinstance(change, _ROW_CHANGES):
             return
         batch.changes += 1
         table = change.table
@@ -97,21 +97,28 @@ class Router:
                 self._reread_unknown(table, batch)
             if new is not None:
                 self.identity.note(table, new)
+        # Most changes of a busy database touch rows no hot anchor holds: those cost only the
+        # dictionary lookups below (bench_worker (b)).
+        rows = self.state.rows
         pks = _pks(pk_column, new, old)
         for pk in pks:
-            for key, layer in tuple(self.state.rows.get((table, pk), ())):
-                batch.dirty[key].add((layer, pk))
-                if layer.relation is Relation.REVERSE and layer.parent is not None:
-                    self._old_parent(key, layer, pk, new, batch)
+            if (table, pk) in rows:
+                for key, layer in tuple(rows[(table, pk)]):
+                    batch.dirty[key].add((layer, pk))
+                    if layer.relation is Relation.REVERSE and layer.parent is not None:
+                        self._old_parent(key, layer, pk, new, batch)
         for channel, layer in self.by_table.get(table, ()):
             if layer.parent is None:
                 self._root(channel, layer, change, pks, batch)
             elif layer.relation is Relation.REVERSE and new is not None:
                 parent_pk = new.get(layer.fk_column or "")
-                if not self._under(layer, new.get(pk_column), parent_pk):
+                if (layer.parent.table, parent_pk) in rows and not self._under(
+                    layer, new.get(pk_column), parent_pk
+                ):
                     self._mark_parent(layer, parent_pk, batch)
-        for _channel, layer in self.by_through.get(table, ()):
-            self._through(layer, table, pk_column, new, old, batch)
+        if table in self.by_through:
+            for _channel, layer in self.by_through[table]:
+                self._through(layer, table, pk_column, new, old, batch)
 
     def _identify(self, table: str, pk_column: str, old: dict[str, Any]) -> bool:
         """Put the pk into an identity that lacks it, if it names a member row we know."""
@@ -205,3 +212,4 @@ def _pks(pk_column: str, new: dict[str, Any] | None, old: dict[str, Any] | None)
 
 
 _ABSENT = object()
+_ROW_CHANGES = (Insert, Update, Delete)

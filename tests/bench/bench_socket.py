@@ -92,9 +92,12 @@ def run(services: LocalServices, repeats: int) -> list[Result]:
                 for kind in ("cold", "hot") if repeat % 2 == 0 else ("hot", "cold"):
                     if kind == "cold":
                         _clear(env, docs, worker)
+                        heats_before = len(_heats(timings))
                     fig.setdefault(kind, []).append(asyncio.run(_snapshot(url, token)))
                     if kind == "cold":
-                        fig.setdefault("heat", []).append(_last_heat(timings))
+                        # The longest: a heat that outlasts HEAT_RETRY is asked for again, and
+                        # the second request, answered at once, is the last one recorded.
+                        fig.setdefault("heat", []).append(max(_heats(timings)[heats_before:]))
                 fig.setdefault("read", []).append(_read_docs(docs))
         except BaseException:
             for name in ("worker.log", "daphne.log"):
@@ -569,9 +572,10 @@ def _full_collections(timings: Path) -> list[float]:
     ]
 
 
-def _last_heat(timings: Path) -> float:
-    heats = [line.split() for line in timings.read_text().splitlines() if line.startswith("heat")]
-    return float(heats[-1][2])
+def _heats(timings: Path) -> list[float]:
+    """How long each of the worker's heats took so far, in seconds, oldest first."""
+    lines = timings.read_text().splitlines()
+    return [float(line.split()[2]) for line in lines if line.startswith("heat ")]
 
 
 def _read_docs(docs: Any) -> float:
