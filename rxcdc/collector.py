@@ -4,13 +4,14 @@ The hot state is millions of small objects without reference cycles (reference c
 a replaced row). CPython's full collection walks every tracked object the collector has not
 frozen: with every room of bench_worker (a) hot, a 100,000-row UPDATE ran 6 full collections
 of ≈ 0.7 s each, a quarter of its time, and every transaction behind them waited. So a
-``Collector``:
+``Collector`` (one per process: the thresholds and the frozen set are the process's):
 
-- freezes what is alive after a heat (``gc.freeze``; the young generations collected first);
-- turns automatic full collections off (young ones run as before);
+- turns automatic full collections off (young ones run as before, and never walk the old
+  generation, where the hot state ends up);
 - runs a full collection, then freezes what survived, every ``interval`` seconds: at the first
   idle tick after that, or at any event once twice that passed, so that cyclic garbage stays
-  bounded under steady load.
+  bounded under steady load. Only a full collection is followed by a freeze: freezing after a
+  young one would also freeze the old generation's dead cycles, for good.
 
 An object frozen while alive that later becomes cyclic garbage is not freed (only reference
 counting reaches it): the price of not walking the hot state.
@@ -47,29 +48,25 @@ class Collector:
             self._saved = gc.get_threshold()
             young, middle, _full = self._saved
             gc.set_threshold(young, middle, _NEVER)
-        self._collect_and_freeze(full=True)
+        self._collect_and_freeze()
 
     def uninstall(self) -> None:
-        """Restore the thresholds ``install`` found and unfreeze everything."""
-        if self._saved is not None:
-            gc.set_threshold(*self._saved)
-            self._saved = None
+        """Restore the thresholds ``install`` found and unfreeze everything (once installed)."""
+        if self._saved is None:
+            return  # never installed: what is frozen is someone else's
+        gc.set_threshold(*self._saved)
+        self._saved = None
         gc.unfreeze()
 
-    def after(self, event: object, *, heated: bool) -> None:
-        """Called after each stream event; ``heated``: the worker heated anchors in it."""
+    def after(self, event: object) -> None:
+        """Called after each stream event: a full collection, then a freeze, when one is due."""
         since = self.clock() - self._last
         if since >= 2 * self.interval or (since >= self.interval and isinstance(event, Tick)):
-            self._collect_and_freeze(full=True)
-        elif heated:
-            self._collect_and_freeze(full=False)
+            self._collect_and_freeze()
 
-    def _collect_and_freeze(self, *, full: bool) -> None:
+    def _collect_and_freeze(self) -> None:
         # Collected first, so that only what is alive is frozen.
-        if full:
-            gc.collect()
-            self.full += 1
-            self._last = self.clock()
-        else:
-            gc.collect(1)
+        gc.collect()
+        self.full += 1
+        self._last = self.clock()
         gc.freeze()

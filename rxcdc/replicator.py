@@ -73,19 +73,19 @@ class Replicator:
             self.stream: ReplicationStream
             self.stream, self.lock = open_stream(self.worker, standby=standby, idle_tick=idle_tick)
         except BaseException:
-            self.worker.publisher.close()
-            if collector is not None:
-                collector.uninstall()
+            try:
+                self.worker.publisher.close()
+            finally:
+                if collector is not None:
+                    collector.uninstall()
             raise
         self._closed = False
-        self._heated = -1  # Worker.heated at the last event: the restore's heat counts too
 
     def handle(self, event: Any) -> None:
         """Apply one stream event (a chunk, a run of transactions, a heartbeat or a tick)."""
         self.worker.handle(event, self.stream.ack)
         if self.collector is not None:
-            heated, self._heated = self.worker.heated != self._heated, self.worker.heated
-            self.collector.after(event, heated=heated)
+            self.collector.after(event)
 
     def run(self, observer: Observer | None = None) -> None:
         """Handle events until ``stop()``; ``observer`` is told of each one.
@@ -149,12 +149,14 @@ class Replicator:
         try:
             self.stream.close()
         finally:
-            with contextlib.suppress(Exception):  # Redis may be what is down: stop anyway
-                self.worker.heater.retract_worker(os.getpid())
-            self.worker.publisher.close()
-            self.lock.release()
-            if self.collector is not None:
-                self.collector.uninstall()
+            try:
+                with contextlib.suppress(Exception):  # Redis may be what is down: stop anyway
+                    self.worker.heater.retract_worker(os.getpid())
+                self.worker.publisher.close()
+                self.lock.release()
+            finally:
+                if self.collector is not None:  # whatever failed: the process's gc as it was
+                    self.collector.uninstall()
 
     def __enter__(self) -> Replicator:
         return self

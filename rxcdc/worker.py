@@ -94,7 +94,6 @@ class Worker:
         self.outages = 0  # failed attempts to reach a service, for monitoring and tests
         # Set by Replicator.stop (SIGTERM): a wait for a service ends with isolation.Stopped.
         self.stopping = threading.Event()
-        self.heated = 0  # anchors heated since start (restores, requests, reloads, heals)
         # Seconds spent per stage since start (route, serialize, cache, publish): see make bench.
         self.timings: dict[str, float] = defaultdict(float)
         self.quarantine = Quarantine()  # anchors whose state could not be produced
@@ -522,7 +521,6 @@ class Worker:
 
     def _heat_together(self, wanted: dict[AnchorKey, Any]) -> None:
         deltas = self.state.heat_many(list(wanted.items()), self._load)
-        self.heated += len(deltas)
         by_channel: dict[str, dict[Any, Delta]] = defaultdict(dict)
         for (label, anchor), delta in deltas.items():
             by_channel[label][anchor] = delta

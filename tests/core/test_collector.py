@@ -83,16 +83,34 @@ def test_no_automatic_full_collection_once_installed_and_python_s_own_again_afte
     assert full_runs, "Python's thresholds were not restored"
 
 
-def test_a_heat_freezes_what_is_alive_without_a_full_collection(
+def test_a_cycle_that_died_in_the_oldest_generation_is_freed_by_the_next_full_collection(
     collector: tuple[Collector, Clock], full_runs: list[int]
 ) -> None:
-    policy, _clock = collector
-    before, full = gc.get_freeze_count(), policy.full
-    hot = [{"row": i} for i in range(10_000)]  # noqa: F841 (kept alive: the heated state)
-    hot_lists = [[i] for i in range(10_000)]  # noqa: F841
-    policy.after(heartbeat(), heated=True)
-    assert gc.get_freeze_count() >= before + 10_000
-    assert full_runs == [] and policy.full == full
+    # Between full collections nothing is frozen, heats included: a freeze after a young
+    # collection would freeze this dead cycle with the old generation, never to be freed.
+    policy, clock = collector
+    cycle = Cycle()
+    dead = weakref.ref(cycle)
+    gc.collect(1)  # promoted to the oldest generation
+    del cycle
+    hot = [{"row": i} for i in range(10_000)]  # noqa: F841 (a heat's state, kept alive)
+    for _ in range(3):
+        policy.after(heartbeat())  # events (heats among them) before the interval
+    assert full_runs == [] and dead() is not None
+    clock.now += 60.0
+    policy.after(tick())
+    assert full_runs == [1] and dead() is None
+
+
+def test_uninstall_without_install_leaves_what_others_froze_frozen() -> None:
+    kept = [[i] for i in range(1_000)]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        Collector().uninstall()
+        assert gc.get_freeze_count() == frozen >= len(kept)
+    finally:
+        gc.unfreeze()
 
 
 def test_a_full_collection_runs_at_the_first_idle_tick_after_the_interval(
@@ -105,14 +123,14 @@ def test_a_full_collection_runs_at_the_first_idle_tick_after_the_interval(
     gc.collect(1)  # promoted to the oldest generation: young collections no longer reach it
     del cycle
     clock.now += 59.0
-    policy.after(tick(), heated=False)
+    policy.after(tick())
     clock.now += 2.0
-    policy.after(heartbeat(), heated=False)  # busy: not yet
+    policy.after(heartbeat())  # busy: not yet
     assert full_runs == [] and dead() is not None
-    policy.after(tick(), heated=False)
+    policy.after(tick())
     assert full_runs == [1] and policy.full == full + 1
     assert dead() is None
-    policy.after(tick(), heated=False)  # the interval counts again from there
+    policy.after(tick())  # the interval counts again from there
     assert policy.full == full + 1
 
 
@@ -122,10 +140,10 @@ def test_under_steady_load_a_full_collection_runs_after_twice_the_interval(
     policy, clock = collector
     full = policy.full
     clock.now += 119.0
-    policy.after(heartbeat(), heated=False)
+    policy.after(heartbeat())
     assert policy.full == full
     clock.now += 1.0
-    policy.after(heartbeat(), heated=False)
+    policy.after(heartbeat())
     assert full_runs == [1] and policy.full == full + 1
 
 
@@ -136,5 +154,5 @@ def test_what_a_full_collection_keeps_is_frozen_after_it(
     kept = [[i] for i in range(10_000)]
     before = gc.get_freeze_count()
     clock.now += 60.0
-    policy.after(tick(), heated=False)
+    policy.after(tick())
     assert gc.get_freeze_count() >= before + len(kept)
