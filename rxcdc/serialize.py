@@ -9,7 +9,6 @@ import json.encoder as json_encoder
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +76,7 @@ def load_rows(layer: Layer, pks: Iterable[Any]) -> dict[Any, Row]:
     # their own): one round trip. The links ask for every wanted pk; those of rows not found
     # are dropped.
     alias = query.queryset.db
-    with nullcontext() if together.current(alias) else together.together(alias):
+    with together.together(alias):
         sent = query.send(wanted)
         linked = [
             (child, _send_links(child, wanted))

@@ -75,16 +75,24 @@ _local = threading.local()
 
 def current(alias: str) -> Batch | None:
     """The batch open for ``alias`` in this thread, if any."""
-    batch: Batch | None = getattr(_local, "batch", None)
-    return batch if batch is not None and batch.alias == alias else None
+    batches: dict[str, Batch] | None = getattr(_local, "batches", None)
+    return None if batches is None else batches.get(alias)
 
 
 @contextmanager
 def together(alias: str) -> Iterator[Batch]:
-    """Queue the statements ``rxcdc.compiled`` sends on ``alias`` within the block (this thread)."""
-    outer = getattr(_local, "batch", None)
-    batch = _local.batch = Batch(alias)
+    """Queue the statements ``rxcdc.compiled`` sends on ``alias`` within the block (this thread).
+
+    Inside a block already open for ``alias`` the statements join its batch, after what it
+    queued; a block for another alias leaves that batch open (one batch per alias).
+    """
+    batches: dict[str, Batch] = _local.__dict__.setdefault("batches", {})
+    outer = batches.get(alias)
+    if outer is not None:
+        yield outer
+        return
+    batch = batches[alias] = Batch(alias)
     try:
         yield batch
     finally:
-        _local.batch = outer
+        del batches[alias]

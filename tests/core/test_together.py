@@ -72,3 +72,24 @@ def test_a_failing_statement_raises_djangos_error_and_drops_the_rest():
     with connection.cursor() as cur:  # the session is usable afterwards
         cur.execute("SELECT 1")
         assert cur.fetchone() == (1,)
+
+
+def test_a_block_inside_one_for_the_same_alias_joins_its_batch_after_what_it_queued():
+    with together(DEFAULT_DB_ALIAS) as outer:
+        check = outer.add("SELECT %s::int", [1])
+        with together(DEFAULT_DB_ALIAS) as inner:
+            assert inner is outer and current(DEFAULT_DB_ALIAS) is outer
+            read = inner.add("SELECT %s::int", [2])
+        assert current(DEFAULT_DB_ALIAS) is outer
+        assert read() == [(2,)] and check() == [(1,)]
+    assert outer.round_trips == 1 and current(DEFAULT_DB_ALIAS) is None
+
+
+def test_a_block_for_another_alias_leaves_this_alias_batch_open():
+    # (load_rows opens one for a layer whose manager reads another database: the visibility
+    # check queued on this alias must still run before this alias's reads inside it)
+    with together(DEFAULT_DB_ALIAS) as outer:
+        with together("elsewhere") as other:
+            assert current(DEFAULT_DB_ALIAS) is outer and current("elsewhere") is other
+        assert current("elsewhere") is None and current(DEFAULT_DB_ALIAS) is outer
+    assert current(DEFAULT_DB_ALIAS) is None
