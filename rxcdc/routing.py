@@ -102,8 +102,9 @@ class Router:
         rows = self.state.rows
         pks = _pks(pk_column, new, old)
         for pk in pks:
-            if (table, pk) in rows:
-                for key, layer in tuple(rows[(table, pk)]):
+            held = rows.get((table, pk))
+            if held:
+                for key, layer in tuple(held):
                     batch.dirty[key].add((layer, pk))
                     if layer.relation is Relation.REVERSE and layer.parent is not None:
                         self._old_parent(key, layer, pk, new, batch)
